@@ -1,0 +1,108 @@
+"""Engines, the kit's own tables (outbox, inbox) and schema migrations.
+
+SQLite (the default) and PostgreSQL run the same code:
+
+* SQLite: one connection per process (pool of 1). Nameko workers are green
+  threads in one OS thread; SQLite's own busy-wait would block the whole hub,
+  so units of work queue for the connection on a green lock instead. WAL mode.
+* PostgreSQL: psycopg2 made cooperative with psycogreen (a wait callback that
+  yields to the eventlet hub while the server works), a pool sized to the
+  worker count so connections are reused, never churned.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+def _eventlet_patched() -> bool:
+    try:
+        from eventlet import patcher
+    except ImportError:  # pragma: no cover - eventlet is a hard dependency of services
+        return False
+    return patcher.is_monkey_patched("socket")
+
+
+def make_engine(url: str, pool_size: int = 16) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, pool_size=1, max_overflow=0, pool_timeout=60,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql") and _eventlet_patched():
+        import psycogreen.eventlet
+
+        psycogreen.eventlet.patch_psycopg()
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size // 2,
+                            pool_pre_ping=True, pool_recycle=1800)
+
+
+def kit_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """Add the outbox and the inbox (applied event ids) to a service's metadata."""
+    outbox = sa.Table(
+        "outbox", metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("type", sa.String(80), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Index("ix_outbox_unsent", "id", postgresql_where=sa.text("sent_at IS NULL"),
+                 sqlite_where=sa.text("sent_at IS NULL")),
+    )
+    inbox = sa.Table(
+        "inbox", metadata,
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("consumer", sa.String(120), primary_key=True),
+        sa.Column("event_type", sa.String(80), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    return outbox, inbox
+
+
+def migrate(engine: Engine, script_location: Path, version_table: str) -> None:
+    """Upgrade the store to the newest revision; replicas starting together take turns."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.attributes["version_table"] = version_table
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext(%s))", (version_table,))
+            conn.commit()
+        try:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        finally:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(hashtext(%s))", (version_table,))
+                conn.commit()
+    log.info("schema migrated", extra={"version_table": version_table})

@@ -1,0 +1,138 @@
+"""Event envelope and the reliable, retrying event handler entrypoint.
+
+Envelope (SPEC §5): ``{id, type, version, occurred_at, source, actor_id,
+correlation_id, data}``, published by the outbox relay to the topic exchange
+``<source>.events`` with the event type as routing key, which is exactly where
+Nameko's ``event_handler`` listens.
+
+Nameko acks an event even when its handler raises, so a failure would be lost.
+``handles(source, type)`` is Nameko's service-pool event handler with a
+bounded retry: a failed delivery is re-published to ``<queue>.retry`` (a queue
+whose messages expire after ``EVENT_RETRY_DELAY_MS`` back into the handler's
+queue) with an attempt counter; after ``EVENT_MAX_ATTEMPTS`` it goes to the
+dead-letter queue ``<queue>.dlq`` instead. The original is acked only once the
+copy is confirmed by the broker, so nothing is lost in between.
+"""
+from __future__ import annotations
+
+import logging
+
+import kombu
+from kombu import Exchange, Queue, binding
+from nameko.events import EventHandler
+from nameko.messaging import Consumer
+
+from crmkit import metrics, timeutil
+from crmkit.ids import new_id
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-crm-attempts"
+
+
+def envelope(event_type: str, data: dict, *, source: str, actor_id: str | None = None,
+             correlation_id: str | None = None, version: int = 1) -> dict:
+    return {
+        "id": new_id(),
+        "type": event_type,
+        "version": version,
+        "occurred_at": timeutil.iso(timeutil.now()),
+        "source": source,
+        "actor_id": actor_id,
+        "correlation_id": correlation_id,
+        "data": data,
+    }
+
+
+class _Retrying:
+    """Retry-then-dead-letter result handling shared by the reliable entrypoints."""
+
+    event_label = "*"
+
+    def _setup_retry(self, queue_name: str) -> None:
+        settings = self.container.config["CRM"]
+        self.max_attempts = settings.event_max_attempts
+        self.amqp_uri = settings.amqp_uri
+        default = Exchange("", type="direct")
+        self.retry_queue = Queue(
+            f"{queue_name}.retry", exchange=default, routing_key=f"{queue_name}.retry",
+            durable=True,
+            queue_arguments={"x-message-ttl": settings.event_retry_delay_ms,
+                             "x-dead-letter-exchange": "",
+                             "x-dead-letter-routing-key": queue_name})
+        self.dead_letter_queue = Queue(f"{queue_name}.dlq", exchange=default,
+                                       routing_key=f"{queue_name}.dlq", durable=True)
+        with kombu.Connection(self.amqp_uri) as conn:
+            channel = conn.default_channel
+            self.retry_queue(channel).declare()
+            self.dead_letter_queue(channel).declare()
+
+    def _label(self, message) -> str:
+        body = message.payload if hasattr(message, "payload") else None
+        if isinstance(body, dict) and isinstance(body.get("type"), str):
+            return body["type"]
+        return self.event_label
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        service = self.container.service_name
+        label = self._label(message)
+        if exc_info is None:
+            metrics.EVENTS_CONSUMED.labels(service, label).inc()
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        metrics.EVENTS_FAILED.labels(service, label).inc()
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+        target = self.retry_queue if attempts < self.max_attempts else self.dead_letter_queue
+        headers = dict(message.headers or {})
+        headers[ATTEMPTS_HEADER] = attempts
+        headers["x-crm-last-error"] = repr(exc_info[1])[:500]
+        try:
+            with kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as c:
+                c.Producer().publish(
+                    message.body, exchange="", routing_key=target.routing_key,
+                    headers=headers, content_type=message.content_type,
+                    content_encoding=message.content_encoding, delivery_mode=2,
+                    serializer=None)
+        except Exception:  # noqa: BLE001 - could not park it: give it back to the queue
+            log.exception("could not re-publish failed event; requeueing")
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+        if target is self.dead_letter_queue:
+            metrics.EVENTS_DEAD_LETTERED.labels(service, label).inc()
+            log.error("event dead-lettered", extra={"event_type": label, "attempts": attempts,
+                                                    "queue": target.name})
+        else:
+            log.warning("event handler failed; will retry",
+                        extra={"event_type": label, "attempts": attempts})
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class ReliableEventHandler(_Retrying, EventHandler):
+    """Nameko's SERVICE_POOL event handler (one queue per handler) with retries and a DLQ."""
+
+    def setup(self):
+        super().setup()
+        self.event_label = self.event_type
+        self._setup_retry(self.queue.name)
+
+
+class ReliableConsumer(_Retrying, Consumer):
+    """One durable queue bound to many ``(source service, event type pattern)`` pairs.
+
+    Used by consumers that want a stream of many event types in order (analytics).
+    """
+
+    def __init__(self, queue_name: str, bindings: list[tuple[str, str]], **kwargs):
+        queue = Queue(queue_name, durable=True, bindings=[
+            binding(Exchange(f"{source}.events", type="topic", durable=True), routing_key=key)
+            for source, key in bindings])
+        super().__init__(queue=queue, **kwargs)
+
+    def setup(self):
+        super().setup()
+        self._setup_retry(self.queue.name)
+
+
+handles = ReliableEventHandler.decorator
+consumes = ReliableConsumer.decorator

@@ -1,0 +1,176 @@
+"""The outbox relay: publishes committed events to RabbitMQ, then marks them sent.
+
+Events are rows of the ``outbox`` table written in the same transaction as the
+change they report (see ``crmkit.uow``). The relay reads unsent rows in id
+order, publishes a batch to the ``<service>.events`` topic exchange with
+publisher confirms, waits until the broker has confirmed the whole batch, and
+only then marks the rows sent. A crash anywhere in between leaves the rows
+unsent, so they go out after restart (at least once; consumers de-duplicate by
+event id). With several replicas on PostgreSQL each batch is taken with
+``FOR UPDATE SKIP LOCKED`` so replicas relay different rows.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import amqp
+import kombu
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from crmkit import metrics, timeutil
+
+log = logging.getLogger(__name__)
+
+
+class PublishFailed(Exception):
+    pass
+
+
+class ConfirmingPublisher:
+    """One AMQP channel in confirm mode; publishes a batch and waits for all its acks."""
+
+    def __init__(self, amqp_uri: str, confirm_timeout: float = 10.0):
+        self.amqp_uri = amqp_uri
+        self.confirm_timeout = confirm_timeout
+        self._kombu: kombu.Connection | None = None
+        self._channel: amqp.Channel | None = None
+        self._declared: set[str] = set()
+        self._published = 0
+        self._acked = 0
+        self._nacked = False
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        self._acked = max(self._acked, tag)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self._nacked = True
+
+    def _connect(self) -> amqp.Channel:
+        if self._channel is not None and self._channel.is_open:
+            return self._channel
+        self.close()
+        self._kombu = kombu.Connection(self.amqp_uri, heartbeat=0)
+        self._kombu.connect()
+        raw: amqp.Connection = self._kombu.connection
+        channel = raw.channel()
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        self._channel, self._published, self._acked, self._nacked = channel, 0, 0, False
+        self._declared = set()
+        return channel
+
+    def publish_batch(self, messages: list[tuple[str, str, str, dict]]) -> None:
+        """messages: (exchange, routing_key, json body, headers). Raises PublishFailed."""
+        try:
+            channel = self._connect()
+            for exchange, routing_key, body, headers in messages:
+                if exchange not in self._declared:
+                    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+                    self._declared.add(exchange)
+                channel.basic_publish(
+                    amqp.Message(body, content_type="application/json",
+                                 content_encoding="utf-8", delivery_mode=2,
+                                 application_headers=headers),
+                    exchange=exchange, routing_key=routing_key)
+                self._published += 1
+            deadline = time.monotonic() + self.confirm_timeout
+            while self._acked < self._published and not self._nacked:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PublishFailed("timed out waiting for publisher confirms")
+                self._kombu.connection.drain_events(timeout=remaining)
+            if self._nacked:
+                raise PublishFailed("broker refused (nacked) a message")
+        except PublishFailed:
+            self.close()
+            raise
+        except Exception as exc:  # connection refused, channel closed, socket errors...
+            self.close()
+            raise PublishFailed(repr(exc)) from exc
+
+    def close(self) -> None:
+        if self._kombu is not None:
+            try:
+                self._kombu.release()
+            except Exception:  # noqa: BLE001 - best effort on a broken connection
+                pass
+        self._kombu, self._channel = None, None
+
+
+class OutboxRelay:
+    def __init__(self, service: str, engine: Engine, outbox: sa.Table, amqp_uri: str,
+                 batch_size: int = 500, poll_interval: float = 1.0):
+        self.service = service
+        self.engine = engine
+        self.outbox = outbox
+        self.exchange = f"{service}.events"
+        self.publisher = ConfirmingPublisher(amqp_uri)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = threading.Event()
+        self._stopped = False
+
+    def kick(self) -> None:
+        """Called after a commit that wrote events: relay them now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self._stopped:
+            try:
+                sent = self.relay_once()
+                backoff = 0.5
+            except Exception as exc:  # noqa: BLE001 - keep relaying whatever went wrong
+                log.warning("outbox relay failed, retrying", extra={"error": repr(exc),
+                                                                   "retry_in": backoff})
+                metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
+                self._wake.wait(backoff)
+                self._wake.clear()
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if sent < self.batch_size:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+        self.publisher.close()
+
+    def relay_once(self) -> int:
+        """Publish one batch of unsent events; returns how many were published."""
+        o = self.outbox
+        query = (sa.select(o.c.id, o.c.type, o.c.payload).where(o.c.sent_at.is_(None))
+                 .order_by(o.c.id).limit(self.batch_size))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+            if rows:
+                messages = []
+                for row in rows:
+                    envelope = json.loads(row.payload)
+                    headers = {"nameko.correlation_id": envelope.get("correlation_id") or "",
+                               "nameko.call_id_stack": [f"{self.service}.outbox.{row.id}"]}
+                    messages.append((self.exchange, row.type, row.payload, headers))
+                self.publisher.publish_batch(messages)
+                conn.execute(sa.update(o).where(o.c.id.in_([r.id for r in rows]))
+                             .values(sent_at=timeutil.now()))
+                for row in rows:
+                    metrics.EVENTS_PUBLISHED.labels(self.service, row.type).inc()
+            backlog = conn.execute(sa.select(sa.func.count()).select_from(o)
+                                   .where(o.c.sent_at.is_(None))).scalar_one()
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        return len(rows)
+
+    def purge_sent(self, older_than_days: int = 7) -> int:
+        cutoff = timeutil.now() - timeutil.days(older_than_days)
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.delete(self.outbox).where(
+                self.outbox.c.sent_at.is_not(None), self.outbox.c.sent_at < cutoff))
+        return result.rowcount or 0

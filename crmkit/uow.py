@@ -1,0 +1,175 @@
+"""The unit of work: one transaction, the events it raised, the outbox.
+
+Entrypoints stay thin::
+
+    @rpc
+    def claim_lead(self, lead_id):
+        with self.db.unit() as uow:
+            lead = handlers.claim(uow, self.principal, lead_id)
+            return lead
+
+Inside, domain code changes rows through ``uow.session`` and reports what
+happened with ``uow.emit("lead.claimed", {...})``. On leaving the block the
+events are inserted into the outbox and everything commits together; on an
+exception everything rolls back and no event exists. Event handlers ask
+``uow.first_delivery(event, consumer)`` first, which records the event id in
+the inbox in the same transaction, so an event is applied once per consumer
+however often RabbitMQ delivers it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crmkit import timeutil
+from crmkit.db import kit_tables, make_engine, migrate
+from crmkit.events import envelope
+from crmkit.ids import new_id
+from crmkit.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+class DuplicateDelivery(Exception):
+    """Raised inside a unit when its event was already applied; the unit rolls back quietly."""
+
+
+class UnitOfWork:
+    def __init__(self, store: "Store", actor_id: str | None, correlation_id: str | None):
+        self.store = store
+        self.actor_id = actor_id
+        self.correlation_id = correlation_id
+        self.session = Session(store.engine, expire_on_commit=False, autoflush=True)
+        self.events: list[dict] = []
+
+    def emit(self, event_type: str, data: dict, version: int = 1) -> dict:
+        env = envelope(event_type, data, source=self.store.service, actor_id=self.actor_id,
+                       correlation_id=self.correlation_id, version=version)
+        self.events.append(env)
+        return env
+
+    def first_delivery(self, event: dict, consumer: str) -> bool:
+        """True the first time ``consumer`` sees ``event['id']``; records it in this unit."""
+        inbox = self.store.inbox
+        seen = self.session.execute(sa.select(inbox.c.event_id).where(
+            inbox.c.event_id == event["id"], inbox.c.consumer == consumer)).first()
+        if seen:
+            return False
+        try:
+            self.session.execute(sa.insert(inbox).values(
+                event_id=event["id"], consumer=consumer, event_type=event["type"],
+                applied_at=timeutil.now()))
+        except IntegrityError as exc:  # a concurrent delivery won the race
+            raise DuplicateDelivery(event["id"]) from exc
+        return True
+
+    def commit(self) -> None:
+        if self.events:
+            now = timeutil.now()
+            self.session.execute(sa.insert(self.store.outbox), [
+                {"event_id": e["id"], "type": e["type"], "payload": json.dumps(e, default=str),
+                 "created_at": now}
+                for e in self.events])
+        self.session.commit()
+        if self.events:
+            self.store.kick_relay()
+
+    def __enter__(self) -> "UnitOfWork":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+        return exc_type is DuplicateDelivery
+
+
+class Store:
+    """A service's database: engine, migrations, kit tables and the outbox relay."""
+
+    def __init__(self, service: str, metadata: sa.MetaData, migrations: Path,
+                 database_url: str, amqp_uri: str, pool_size: int = 16,
+                 relay: bool = True, batch: int = 500):
+        self.service = service
+        self.engine = make_engine(database_url, pool_size)
+        self.outbox = metadata.tables["outbox"]
+        self.inbox = metadata.tables["inbox"]
+        self.migrations = migrations
+        self.relay = OutboxRelay(service, self.engine, self.outbox, amqp_uri,
+                                 batch_size=batch) if relay else None
+
+    def migrate(self) -> None:
+        migrate(self.engine, self.migrations, f"alembic_version_{self.service}")
+
+    def kick_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.kick()
+
+    def unit(self, actor_id: str | None = None, correlation_id: str | None = None) -> UnitOfWork:
+        return UnitOfWork(self, actor_id, correlation_id or new_id())
+
+
+class Database(DependencyProvider):
+    """``db = Database(Base.metadata, Path(__file__).parent / "migrations")``.
+
+    Migrates the store when the container starts, runs the outbox relay in a
+    managed green thread, and hands each worker an accessor whose ``unit()``
+    carries the worker's actor and correlation id into the events it emits.
+    """
+
+    def __init__(self, metadata: sa.MetaData, migrations: Path):
+        if "outbox" not in metadata.tables:
+            kit_tables(metadata)
+        self.metadata = metadata
+        self.migrations = migrations
+        self.store: Store | None = None
+
+    def setup(self):
+        settings = self.container.config["CRM"]
+        self.store = Store(settings.service, self.metadata, self.migrations,
+                           settings.database_url, settings.amqp_uri,
+                           pool_size=settings.max_workers + 2,
+                           relay=settings.outbox_relay, batch=settings.outbox_batch)
+        self.store.migrate()
+
+    def start(self):
+        if self.store.relay is not None:
+            self.container.spawn_managed_thread(self.store.relay.run, identifier="outbox-relay")
+
+    def stop(self):
+        if self.store.relay is not None:
+            self.store.relay.stop()
+        self.store.engine.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return _WorkerDatabase(self.store, worker_ctx)
+
+
+class _WorkerDatabase:
+    def __init__(self, store: Store, worker_ctx):
+        self.store = store
+        self._ctx = worker_ctx
+
+    @property
+    def engine(self):
+        return self.store.engine
+
+    def unit(self) -> UnitOfWork:
+        from crmkit.principal import Principal
+
+        data = self._ctx.context_data
+        principal = Principal.from_json(data.get("principal"))
+        return self.store.unit(principal.user_id, data.get("correlation_id"))

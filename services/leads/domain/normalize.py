@@ -1,0 +1,54 @@
+"""Normalisation used for duplicate detection (pure functions).
+
+Phones keep digits only, with full-width digits folded to ASCII and the
++86 / 0086 country prefix removed: ``+86-138-0013-8000``, ``138 0013 8000``
+and ``１３８００１３８０００`` are the same number. Emails are lower-cased.
+Company names are NFKC-folded, lower-cased, stripped of spaces, punctuation
+and common legal-form suffixes (有限公司, 股份有限公司, Co., Ltd. ...).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_COMPANY_SUFFIXES = (
+    "股份有限公司", "有限责任公司", "集团有限公司", "有限公司", "集团", "公司",
+    "corporation", "company", "co.,ltd.", "co.,ltd", "co.ltd", "coltd", "ltd.", "ltd",
+    "inc.", "inc", "llc", "corp.", "corp", "co.",
+)
+_PUNCT = re.compile(r"[\s\.,，。·\-_()（）\[\]【】'\"“”&/]+")
+
+
+def normalize_phone(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    digits = "".join(ch for ch in unicodedata.normalize("NFKC", phone) if ch.isdigit())
+    if phone.strip().startswith(("+", "＋")) and digits.startswith("86") and len(digits) > 11:
+        digits = digits[2:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits or None
+
+
+def normalize_email(email: str | None) -> str | None:
+    if not email:
+        return None
+    return unicodedata.normalize("NFKC", email).strip().lower() or None
+
+
+def normalize_company(name: str | None) -> str | None:
+    if not name:
+        return None
+    text = unicodedata.normalize("NFKC", name).lower()
+    text = _PUNCT.sub("", text)
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _COMPANY_SUFFIXES:
+            compact = _PUNCT.sub("", suffix)
+            if text.endswith(compact) and len(text) > len(compact):
+                text = text[: -len(compact)]
+                changed = True
+    return text or None

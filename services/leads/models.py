@@ -1,0 +1,97 @@
+"""The leads service's store (owned by this service alone)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from crmkit.db import kit_tables
+from crmkit.models import UTCDateTime, created_column, id_column, updated_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+kit_tables(Base.metadata)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[str] = id_column()
+    pool: Mapped[str] = mapped_column(sa.String(64), default="default", nullable=False)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    company: Mapped[str | None] = mapped_column(sa.String(200))
+    title: Mapped[str | None] = mapped_column(sa.String(100))
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+    email: Mapped[str | None] = mapped_column(sa.String(200))
+    source: Mapped[str] = mapped_column(sa.String(20), default="other")
+    region: Mapped[str | None] = mapped_column(sa.String(100))
+    industry: Mapped[str | None] = mapped_column(sa.String(100))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    tags: Mapped[list] = mapped_column(sa.JSON, default=list)
+    status: Mapped[str] = mapped_column(sa.String(20), default="new")
+    owner_id: Mapped[str | None] = mapped_column(sa.String(32))
+    previous_owner_id: Mapped[str | None] = mapped_column(sa.String(32))
+    reclaim_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    follow_up_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    customer_id: Mapped[str | None] = mapped_column(sa.String(32))
+    phone_norm: Mapped[str | None] = mapped_column(sa.String(40))
+    email_norm: Mapped[str | None] = mapped_column(sa.String(200))
+    company_norm: Mapped[str | None] = mapped_column(sa.String(200))
+    created_by: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()
+
+    __table_args__ = (
+        sa.Index("ix_leads_owner", "owner_id", "id"),
+        sa.Index("ix_leads_pool", "pool", "status", "id"),
+        sa.Index("ix_leads_phone_norm", "phone_norm"),
+        sa.Index("ix_leads_email_norm", "email_norm"),
+        sa.Index("ix_leads_company_norm", "company_norm"),
+        sa.Index("ix_leads_deadline", "follow_up_deadline"),
+    )
+
+
+class LeadClaim(Base):
+    """One row per claim: counts today's claims per rep and explains ownership later."""
+
+    __tablename__ = "lead_claims"
+
+    id: Mapped[str] = id_column()
+    lead_id: Mapped[str] = mapped_column(sa.String(32), sa.ForeignKey("leads.id"))
+    owner_id: Mapped[str] = mapped_column(sa.String(32))
+    business_day: Mapped[date] = mapped_column(sa.Date)
+    claimed_at: Mapped[datetime] = created_column()
+
+    __table_args__ = (sa.Index("ix_lead_claims_owner_day", "owner_id", "business_day"),)
+
+
+class FollowUp(Base):
+    __tablename__ = "lead_follow_ups"
+
+    id: Mapped[str] = id_column()
+    lead_id: Mapped[str] = mapped_column(sa.String(32), sa.ForeignKey("leads.id"), index=True)
+    author_id: Mapped[str | None] = mapped_column(sa.String(32))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    content: Mapped[str] = mapped_column(sa.Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_column()
+
+
+class PoolRulesRow(Base):
+    __tablename__ = "lead_pool_rules"
+
+    pool: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    follow_up_days: Mapped[int] = mapped_column(sa.Integer, default=15)
+    max_leads_per_rep: Mapped[int] = mapped_column(sa.Integer, default=200)
+    max_claims_per_day: Mapped[int] = mapped_column(sa.Integer, default=50)
+    reclaim_cooldown_days: Mapped[int] = mapped_column(sa.Integer, default=7)
+    warn_days_before: Mapped[int] = mapped_column(sa.Integer, default=2)
+    updated_by: Mapped[str | None] = mapped_column(sa.String(32))
+    updated_at: Mapped[datetime] = updated_column()
