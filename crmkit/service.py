@@ -1,8 +1,6 @@
 """What every service class shares: context, metrics, the principal and ``ping``."""
 from __future__ import annotations
 
-from functools import partial
-
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
 
@@ -13,8 +11,12 @@ from crmkit.logging import correlation_id
 from crmkit.metrics import Metrics
 from crmkit.principal import CurrentPrincipal
 
-#: ``@rpc`` whose domain errors are expected answers (logged as warnings, no traceback)
-rpc = partial(nameko_rpc, expected_exceptions=DomainError)
+
+def rpc(fn=None, **kwargs):
+    """Nameko's ``@rpc`` whose domain errors are expected answers (a warning, no traceback)."""
+    kwargs.setdefault("expected_exceptions", DomainError)
+    decorator = nameko_rpc(**kwargs)
+    return decorator(fn) if fn is not None else decorator
 
 
 class RequestContext(DependencyProvider):
