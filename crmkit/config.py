@@ -38,7 +38,7 @@ class ServiceSettings:
     outbox_batch: int
 
     @classmethod
-    def from_env(cls, service: str, **overrides) -> "ServiceSettings":
+    def from_env(cls, service: str, **overrides) -> ServiceSettings:
         prefix = service.upper()
         settings = cls(
             service=service,

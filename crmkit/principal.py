@@ -21,11 +21,11 @@ class Principal:
     visible_user_ids: frozenset[str] | None = field(default=None)
 
     @classmethod
-    def system(cls) -> "Principal":
+    def system(cls) -> Principal:
         return cls(user_id=None, username="system", role="system")
 
     @classmethod
-    def from_json(cls, raw: str | dict | None) -> "Principal":
+    def from_json(cls, raw: str | dict | None) -> Principal:
         if not raw:
             return cls.system()
         data = json.loads(raw) if isinstance(raw, str) else raw

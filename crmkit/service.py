@@ -5,7 +5,6 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
 
 from crmkit.errors import DomainError
-
 from crmkit.ids import new_id
 from crmkit.logging import correlation_id
 from crmkit.metrics import Metrics

@@ -41,7 +41,7 @@ class DuplicateDelivery(Exception):
 
 
 class UnitOfWork:
-    def __init__(self, store: "Store", actor_id: str | None, correlation_id: str | None):
+    def __init__(self, store: Store, actor_id: str | None, correlation_id: str | None):
         self.store = store
         self.actor_id = actor_id
         self.correlation_id = correlation_id
@@ -80,7 +80,7 @@ class UnitOfWork:
         if self.events:
             self.store.kick_relay()
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> UnitOfWork:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -11,11 +11,11 @@ from crmkit import timeutil
 from crmkit.errors import Conflict, NotFound, ValidationFailed
 from crmkit.pagination import paginate
 from crmkit.principal import Principal
+from crmkit.text import normalize_company, normalize_email, normalize_phone
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
 from services.leads import events
 from services.leads.domain import rules
-from services.leads.domain.normalize import normalize_company, normalize_email, normalize_phone
 from services.leads.models import FollowUp, Lead, LeadClaim, PoolRulesRow
 from services.leads.schemas import FollowUpCreate, LeadCreate, LeadUpdate, PoolRulesInput
 
@@ -62,8 +62,11 @@ def _visible(principal: Principal):
     return sa.or_(Lead.owner_id.is_(None), Lead.owner_id.in_(principal.visible_user_ids))
 
 
-def _load(uow: UnitOfWork, principal: Principal, lead_id: str, *, lock: bool = False) -> Lead:
-    query = sa.select(Lead).where(Lead.id == str(lead_id), _visible(principal))
+def _load(uow: UnitOfWork, principal: Principal, lead_id: str, *, lock: bool = False,
+          scoped: bool = True) -> Lead:
+    query = sa.select(Lead).where(Lead.id == str(lead_id))
+    if scoped:
+        query = query.where(_visible(principal))
     if lock:
         query = query.with_for_update()
     lead = uow.session.execute(query).scalar_one_or_none()
@@ -169,7 +172,8 @@ def claim_lead(uow: UnitOfWork, principal: Principal, lead_id: str) -> dict:
         # serialise one rep's claims so the per-rep limits hold across replicas
         session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
                         {"k": f"lead-claims:{me}"})
-    lead = _load(uow, principal, lead_id)
+    # unscoped: a lead another rep just took answers 409 to the losers, not 404
+    lead = _load(uow, principal, lead_id, scoped=False)
     limits = pool_rules(session, lead.pool)
     held = session.execute(sa.select(sa.func.count()).select_from(Lead).where(
         Lead.owner_id == me, Lead.status.not_in(rules.CLOSED))).scalar_one()

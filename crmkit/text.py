@@ -1,4 +1,4 @@
-"""Normalisation used for duplicate detection (pure functions).
+"""Text normalisation for duplicate detection and search (pure functions).
 
 Phones keep digits only, with full-width digits folded to ASCII and the
 +86 / 0086 country prefix removed: ``+86-138-0013-8000``, ``138 0013 8000``

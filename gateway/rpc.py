@@ -1,0 +1,299 @@
+"""Native asyncio RPC client speaking Nameko 2's AMQP RPC protocol (see docs/rpc.md).
+
+One robust connection, one channel with publisher confirms, one exclusive auto-delete reply
+queue bound to the ``nameko-rpc`` exchange under a random routing key. Each call publishes
+``{"args": [], "kwargs": {...}}`` with a fresh ``correlation_id`` and waits on a future kept
+in a dict keyed by that id, so any number of calls are in flight on the one connection and
+the event loop never blocks.
+
+Failures map to the typed errors of ``crmkit.errors``:
+
+- broker not connected, or connection lost while waiting  -> ``ServiceUnavailable`` (503)
+- the request is returned (``mandatory``: no queue for ``<service>.*``) -> ``ServiceUnavailable``
+- no reply within the timeout                              -> ``ServiceTimeout`` (504)
+- the service raised                                       -> ``crmkit.errors.from_remote(error)``
+
+Usage::
+
+    rpc = RpcClient("amqp://guest:guest@127.0.0.1:5672/", timeout=10)
+    await rpc.start()                       # connects in the background
+    lead = await rpc.call("leads", "get_lead", principal=principal, lead_id="0190...")
+    await rpc.close()
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import uuid
+from decimal import Decimal
+from time import perf_counter
+from typing import Any
+
+import aio_pika
+from aiormq.exceptions import PublishError
+
+from crmkit.errors import DomainError, ServiceTimeout, ServiceUnavailable, from_remote
+from crmkit.logging import correlation_id
+from gateway.broker import robust_connection
+from gateway.metrics import RPC_ERRORS, RPC_IN_FLIGHT, RPC_LATENCY
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/json"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def encode_request(kwargs: dict[str, Any]) -> bytes:
+    """The body of a Nameko RPC request: always keyword arguments."""
+    return json.dumps({"args": [], "kwargs": kwargs}, default=_json_default,
+                      ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class RpcClient:
+    """Asyncio Nameko RPC client; one instance per process, shared by every request."""
+
+    def __init__(
+        self,
+        amqp_uri: str,
+        *,
+        timeout: float = 10.0,
+        exchange: str = "nameko-rpc",
+        reconnect_seconds: float = 2.0,
+        name: str = "gateway",
+    ) -> None:
+        self.amqp_uri = amqp_uri
+        self.timeout = timeout
+        self.exchange_name = exchange
+        self.reconnect_seconds = reconnect_seconds
+        self.name = name
+        self.reply_routing_key = str(uuid.uuid4())
+        self.reply_queue_name = f"rpc.reply-{name}-{self.reply_routing_key}"
+        self._pending: dict[str, asyncio.Future[dict]] = {}
+        self._connection: aio_pika.RobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._ready = asyncio.Event()
+        self._starter: asyncio.Task | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin connecting in the background (retrying until the broker answers)."""
+        if self._starter is not None:
+            return
+        self._connection = robust_connection(
+            self.amqp_uri, name=f"{self.name}-rpc", reconnect_seconds=self.reconnect_seconds)
+        self._connection.close_callbacks.add(self._on_connection_lost)
+        self._starter = asyncio.create_task(self._setup(), name="rpc-client-setup")
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the reply queue is consuming; False if not within ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def connect(self, timeout: float | None = None) -> None:
+        """``start`` and wait for the connection; ``ServiceUnavailable`` if it does not come."""
+        await self.start()
+        if not await self.wait_ready(timeout):
+            raise ServiceUnavailable("service_unavailable", "The message broker is not reachable")
+
+    async def close(self) -> None:
+        if self._starter is not None:
+            self._starter.cancel()
+            await asyncio.gather(self._starter, return_exceptions=True)
+            self._starter = None
+        self._ready.clear()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+        self._fail_pending("The RPC client was closed")
+
+    async def __aenter__(self) -> RpcClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection, the channel and the reply consumer are up."""
+        conn, channel = self._connection, self._channel
+        return (self._ready.is_set() and conn is not None and not conn.is_closed
+                and conn.connected.is_set() and channel is not None and not channel.is_closed)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def _setup(self) -> None:
+        assert self._connection is not None
+        while True:
+            channel = None
+            try:
+                await self._connection.connect()
+                channel = await self._connection.channel(
+                    publisher_confirms=True, on_return_raises=True)
+                exchange = await channel.declare_exchange(
+                    self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+                queue = await channel.declare_queue(
+                    self.reply_queue_name, exclusive=True, auto_delete=True)
+                await queue.bind(exchange, routing_key=self.reply_routing_key)
+                await queue.consume(self._on_reply, no_ack=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker refused a declaration, connection dropped, ...
+                log.warning("RPC client setup failed, retrying: %s", exc)
+                if channel is not None:
+                    await asyncio.gather(channel.close(), return_exceptions=True)
+                await asyncio.sleep(self.reconnect_seconds)
+                continue
+            self._channel, self._exchange = channel, exchange
+            self._ready.set()
+            log.info("RPC client ready, reply queue %s", self.reply_queue_name)
+            return
+
+    def _on_connection_lost(self, _connection: Any, exc: BaseException | None = None) -> None:
+        if self._pending:
+            log.warning("Broker connection lost with %d RPC calls in flight", len(self._pending))
+        self._fail_pending("The connection to the message broker was lost")
+
+    def _fail_pending(self, message: str) -> None:
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(ServiceUnavailable("service_unavailable", message))
+
+    async def _on_reply(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        future = self._pending.get(message.correlation_id or "")
+        if future is None or future.done():
+            log.debug("Dropping a late or unknown RPC reply %s", message.correlation_id)
+            return
+        try:
+            body = json.loads(message.body)
+            if not isinstance(body, dict):
+                raise ValueError("reply body is not an object")
+        except ValueError as exc:
+            log.error("Malformed RPC reply %s: %s", message.correlation_id, exc)
+            error = DomainError("internal_error", "A service sent a malformed reply")
+            error.status = 500
+            future.set_exception(error)
+            return
+        future.set_result(body)
+
+    # -- calls ---------------------------------------------------------------------------
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        *,
+        principal: dict | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call ``service.method(**kwargs)`` and return its result.
+
+        ``principal`` (the caller, docs/rpc.md) travels as the ``nameko.principal`` header;
+        ``None`` means a system call. ``timeout`` overrides the client's default for this call.
+        ``principal`` and ``timeout`` are therefore not available as service kwargs.
+        """
+        started = perf_counter()
+        code: str | None = None
+        try:
+            return await self._call(service, method, principal, timeout, kwargs)
+        except DomainError as exc:
+            code = exc.code
+            raise
+        except asyncio.CancelledError:
+            code = "cancelled"
+            raise
+        except Exception:
+            code = "internal_error"
+            raise
+        finally:
+            RPC_LATENCY.labels(service, method).observe(perf_counter() - started)
+            if code is not None:
+                RPC_ERRORS.labels(service, method, code).inc()
+
+    async def _call(self, service: str, method: str, principal: dict | None,
+                    timeout: float | None, kwargs: dict[str, Any]) -> Any:
+        timeout = self.timeout if timeout is None else timeout
+        exchange = self._exchange
+        if not self.connected or exchange is None:
+            raise ServiceUnavailable("service_unavailable", "The message broker is not reachable",
+                                     {"service": service})
+        call_id = str(uuid.uuid4())
+        headers: dict[str, Any] = {
+            "nameko.correlation_id": correlation_id.get() or call_id,
+            "nameko.call_id_stack": [f"{self.name}.{uuid.uuid4()}"],
+        }
+        if principal is not None:
+            headers["nameko.principal"] = json.dumps(principal, default=_json_default,
+                                                     ensure_ascii=False)
+        message = aio_pika.Message(
+            body=encode_request(kwargs),
+            content_type=CONTENT_TYPE,
+            content_encoding="utf-8",
+            correlation_id=call_id,
+            reply_to=self.reply_routing_key,
+            headers=headers,
+            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+            expiration=timeout,  # a request nobody took in time is dropped, not run late
+        )
+        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._pending[call_id] = future
+        RPC_IN_FLIGHT.inc()
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    await exchange.publish(message, routing_key=f"{service}.{method}",
+                                           mandatory=True)
+                except PublishError:
+                    raise ServiceUnavailable(
+                        "service_unavailable", f"Service {service!r} is not running",
+                        {"service": service}) from None
+                except (DomainError, asyncio.CancelledError, TimeoutError):
+                    raise
+                except Exception as exc:
+                    raise ServiceUnavailable(
+                        "service_unavailable", "The message broker did not take the request",
+                        {"service": service}) from exc
+                reply = await future
+        except TimeoutError:
+            raise ServiceTimeout(
+                "service_timeout", f"Service {service!r} did not answer within {timeout:g} s",
+                {"service": service, "method": method, "timeout": timeout}) from None
+        finally:
+            self._pending.pop(call_id, None)
+            RPC_IN_FLIGHT.dec()
+
+        error = reply.get("error")
+        if error:
+            exc = from_remote(error)
+            if exc.status >= 500 and exc.code == "internal_error":
+                log.error("RPC %s.%s failed with %s: %s", service, method,
+                          error.get("exc_path"), error.get("value"))
+            raise exc
+        return reply.get("result")
+
+    async def ping(self, service: str, timeout: float = 2.0) -> Any:
+        """The service's ``ping`` answer (``{"service": name, "ok": true}``)."""
+        return await self.call(service, "ping", timeout=timeout)

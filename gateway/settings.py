@@ -1,0 +1,95 @@
+"""Gateway configuration: one pydantic-settings class, read from environment variables.
+
+Defaults need nothing but a local RabbitMQ and Redis (the identity store is a SQLite file
+under ``var/``). In production (``CRM_ENV=production``) the development JWT secret is refused.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+SERVICES = ("leads", "customers", "sales", "service_desk", "analytics")
+
+
+class Settings(BaseSettings):
+    """Every field is read from the environment variable of the same name, upper-cased."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    crm_env: str = Field("development", description="development | test | production")
+    gateway_database_url: str = Field(
+        f"sqlite:///{REPO_ROOT / 'var' / 'gateway.db'}",
+        description="Identity + notification store; relative SQLite paths are relative to the "
+                    "repo root. PostgreSQL: postgresql+psycopg2://user@host/db",
+    )
+    amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    access_token_minutes: int = Field(30, ge=1, le=24 * 60)
+    rpc_timeout: float = Field(10.0, gt=0, description="seconds an RPC call may take")
+    rpc_exchange: str = "nameko-rpc"
+    rpc_services: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(SERVICES),
+        description="services /readyz pings (comma separated in the environment)",
+    )
+    ready_timeout: float = Field(2.0, gt=0, description="seconds each /readyz check may take")
+    crm_admin_user: str | None = None
+    crm_admin_password: SecretStr | None = None
+    gateway_port: int = 8000
+    principal_cache_seconds: float = Field(5.0, ge=0)
+    amqp_reconnect_seconds: float = Field(2.0, gt=0)
+    amqp_queue_type: Literal["classic", "quorum"] = "classic"
+    notifications_enabled: bool = True
+    notifications_queue: str = "gateway.notifications"
+    notifications_max_retries: int = Field(3, ge=0)
+    notifications_retry_delay_ms: int = Field(2000, ge=0)
+    notifications_prefetch: int = Field(32, ge=1)
+
+    @field_validator("rpc_services", mode="before")
+    @classmethod
+    def _split_services(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("gateway_database_url")
+    @classmethod
+    def _absolute_sqlite_path(cls, value: str) -> str:
+        url = make_url(value)
+        if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+            if not os.path.isabs(url.database):
+                url = url.set(database=str(REPO_ROOT / url.database))
+            return url.render_as_string(hide_password=False)
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.crm_env.lower() == "production":
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEV_JWT_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "JWT_SECRET must be set to a random value of at least 32 characters "
+                    "when CRM_ENV=production"
+                )
+        return self
+
+    @property
+    def notifications_dlq(self) -> str:
+        return f"{self.notifications_queue}.dlq"
+
+    @property
+    def notifications_retry_queue(self) -> str:
+        return f"{self.notifications_queue}.retry"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

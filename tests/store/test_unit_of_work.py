@@ -1,0 +1,134 @@
+"""The unit of work, the outbox and the inbox on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import kombu
+import pytest
+import sqlalchemy as sa
+
+from crmkit.errors import Conflict
+from crmkit.outbox import PublishFailed
+from crmkit.principal import Principal
+from services.leads import handlers
+
+REP = Principal(user_id="rep1", username="rep1", role="sales", data_scope="own",
+                visible_user_ids=frozenset({"rep1"}))
+
+
+def outbox_rows(store):
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(store.outbox.c.type, store.outbox.c.sent_at)
+                            .order_by(store.outbox.c.id)).all()
+
+
+def test_migrations_are_idempotent(leads_store):
+    leads_store.migrate()  # second run: nothing to do, no error
+    assert {"leads", "outbox", "inbox"} <= set(sa.inspect(leads_store.engine).get_table_names())
+
+
+def test_event_is_written_in_the_same_transaction_as_the_change(leads_store):
+    with leads_store.unit(actor_id="rep1") as uow:
+        lead = handlers.create_lead(uow, REP, {"name": "张伟", "company": "上海星辰科技有限公司"})
+    assert [r.type for r in outbox_rows(leads_store)] == ["lead.created"]
+    with pytest.raises(RuntimeError):
+        with leads_store.unit() as uow:
+            handlers.claim_lead(uow, REP, lead["id"])
+            raise RuntimeError("crash after the change, before the commit")
+    # neither the claim nor its event exist
+    assert [r.type for r in outbox_rows(leads_store)] == ["lead.created"]
+    with leads_store.unit() as uow:
+        assert handlers.get_lead(uow, REP, lead["id"])["owner_id"] is None
+
+
+def test_inbox_applies_an_event_once(leads_store):
+    event = {"id": uuid.uuid4().hex, "type": "customer.created", "data": {}}
+    with leads_store.unit() as uow:
+        assert uow.first_delivery(event, "leads.test") is True
+    with leads_store.unit() as uow:
+        assert uow.first_delivery(event, "leads.test") is False
+    with leads_store.unit() as uow:  # another consumer in the same service has its own record
+        assert uow.first_delivery(event, "leads.other") is True
+
+
+def test_duplicate_lead_is_refused_with_the_existing_id(leads_store):
+    with leads_store.unit() as uow:
+        first = handlers.create_lead(uow, REP, {"name": "李娜", "phone": "+86-139-1234-5678"})
+    with pytest.raises(Conflict) as err:
+        with leads_store.unit() as uow:
+            handlers.create_lead(uow, REP, {"name": "李娜", "phone": "139 1234 5678"})
+    assert err.value.code == "duplicate_lead"
+    assert err.value.details == {"existing_id": first["id"]}
+
+
+def test_keyset_pagination_walks_every_lead_once(leads_store):
+    with leads_store.unit() as uow:
+        for i in range(23):
+            handlers.create_lead(uow, REP, {"name": f"客户{i}", "phone": f"1380000{i:04d}"})
+    seen, cursor = [], None
+    while True:
+        with leads_store.unit() as uow:
+            page = handlers.list_leads(uow, REP, scope="pool", cursor=cursor, limit=10)
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 23 and len(set(seen)) == 23
+    assert seen == sorted(seen, reverse=True)  # newest first
+
+
+def test_concurrent_claims_have_exactly_one_winner(leads_store):
+    with leads_store.unit() as uow:
+        lead = handlers.create_lead(uow, REP, {"name": "王芳", "email": "wf@example.cn"})
+    reps = [Principal(user_id=f"rep{i}", role="sales", visible_user_ids=frozenset({f"rep{i}"}))
+            for i in range(20)]
+    results: list[str] = []
+    barrier = threading.Barrier(len(reps))
+
+    def claim(principal):
+        barrier.wait()
+        try:
+            with leads_store.unit(actor_id=principal.user_id) as uow:
+                handlers.claim_lead(uow, principal, lead["id"])
+            results.append("won")
+        except Conflict as exc:
+            results.append(exc.code)
+
+    threads = [threading.Thread(target=claim, args=(p,)) for p in reps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("won") == 1
+    assert results.count("lead_already_claimed") == 19
+    assert [r.type for r in outbox_rows(leads_store)].count("lead.claimed") == 1
+
+
+def test_relay_publishes_with_confirms_then_marks_sent(leads_store):
+    exchange = kombu.Exchange("leads.events", type="topic", durable=True)
+    queue = kombu.Queue(f"test.relay.{uuid.uuid4().hex[:8]}", exchange, routing_key="lead.#",
+                        auto_delete=True)
+    with kombu.Connection("pyamqp://guest:guest@127.0.0.1:5672//") as conn:
+        queue(conn.default_channel).declare()
+        with leads_store.unit(actor_id="rep1", correlation_id="corr-1") as uow:
+            handlers.create_lead(uow, REP, {"name": "赵磊", "company": "杭州云帆网络"})
+        assert leads_store.relay.relay_once() == 1
+        assert all(r.sent_at is not None for r in outbox_rows(leads_store))
+        message = queue(conn.default_channel).get(no_ack=True)
+        body = json.loads(message.body)
+        assert body["type"] == "lead.created" and body["correlation_id"] == "corr-1"
+        assert message.headers["nameko.correlation_id"] == "corr-1"
+        assert leads_store.relay.relay_once() == 0  # nothing left, nothing sent twice
+
+
+def test_relay_keeps_events_when_the_broker_is_unreachable(leads_store):
+    from crmkit.outbox import ConfirmingPublisher
+
+    leads_store.relay.publisher = ConfirmingPublisher("pyamqp://guest:guest@127.0.0.1:5999//")
+    with leads_store.unit() as uow:
+        handlers.create_lead(uow, REP, {"name": "孙丽"})
+    with pytest.raises(PublishFailed):
+        leads_store.relay.relay_once()
+    assert [r.sent_at for r in outbox_rows(leads_store)] == [None]

@@ -1,0 +1,72 @@
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from crmkit import timeutil
+from crmkit.errors import Conflict, NotFound, ValidationFailed, from_remote
+from crmkit.events import envelope
+from crmkit.ids import new_id
+from crmkit.pagination import decode_cursor, encode_cursor
+from crmkit.principal import Principal
+
+
+def test_ids_are_time_ordered_and_unique():
+    ids = []
+    for _ in range(200):
+        ids.append(new_id())
+        if len(ids) % 50 == 0:
+            time.sleep(0.002)
+    assert len(set(ids)) == 200
+    assert all(len(i) == 32 for i in ids)
+    batches = [ids[i:i + 50] for i in range(0, 200, 50)]
+    assert all(max(a) < min(b) for a, b in zip(batches, batches[1:], strict=False))
+
+
+def test_envelope_has_the_spec_fields():
+    with timeutil.freeze(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)):
+        env = envelope("lead.claimed", {"lead_id": "x"}, source="leads", actor_id="u1",
+                       correlation_id="c1")
+    assert set(env) == {"id", "type", "version", "occurred_at", "source", "actor_id",
+                        "correlation_id", "data"}
+    assert env["occurred_at"] == "2026-01-02T03:04:05+00:00"
+    assert env["version"] == 1 and env["source"] == "leads"
+
+
+@pytest.mark.parametrize("cls, status", [(NotFound, 404), (Conflict, 409),
+                                         (ValidationFailed, 422)])
+def test_remote_errors_round_trip(cls, status):
+    original = cls("some_code", "message", {"k": 1})
+    wire = {"exc_path": f"{cls.__module__}.{cls.__name__}", "exc_type": cls.__name__,
+            "exc_args": list(original.args), "value": str(original)}
+    rebuilt = from_remote(json.loads(json.dumps(wire)))
+    assert type(rebuilt) is cls and rebuilt.status == status
+    assert rebuilt.to_body() == {"error": {"code": "some_code", "message": "message",
+                                           "details": {"k": 1}}}
+
+
+def test_unknown_remote_error_is_internal_and_leaks_nothing():
+    err = from_remote({"exc_path": "builtins.KeyError", "exc_args": ["secret"]})
+    assert err.status == 500 and err.code == "internal_error"
+    assert "secret" not in json.dumps(err.to_body())
+
+
+def test_cursor_round_trip_and_garbage():
+    assert decode_cursor(encode_cursor("01ab")) == "01ab"
+    assert decode_cursor(None) is None
+    with pytest.raises(ValidationFailed):
+        decode_cursor("%%%not-a-cursor")
+
+
+def test_principal_scope():
+    p = Principal.from_json(json.dumps({"user_id": "u1", "role": "sales", "data_scope": "own",
+                                        "visible_user_ids": ["u1"]}))
+    assert p.can_see_owner("u1") and not p.can_see_owner("u2") and not p.can_see_owner(None)
+    everyone = Principal.from_json({"user_id": "a", "role": "admin", "visible_user_ids": None})
+    assert everyone.can_see_owner("u2") and everyone.sees_all
+
+
+def test_business_day_is_shanghai():
+    # 2026-11-24 17:30 UTC is already 25 November in Shanghai
+    assert str(timeutil.business_day(datetime(2026, 11, 24, 17, 30, tzinfo=UTC))) == "2026-11-25"
