@@ -143,30 +143,59 @@ class OutboxRelay:
         self.publisher.close()
 
     def relay_once(self) -> int:
-        """Publish one batch of unsent events; returns how many were published."""
+        """Publish one batch of unsent events; returns how many were published.
+
+        PostgreSQL: the batch is locked (``FOR UPDATE SKIP LOCKED``) for the whole
+        publish, so concurrent replicas relay disjoint rows. SQLite (one replica): read,
+        publish and mark sent in separate short transactions, so the file's write lock is
+        never held while waiting for the broker.
+        """
         o = self.outbox
         query = (sa.select(o.c.id, o.c.type, o.c.payload).where(o.c.sent_at.is_(None))
                  .order_by(o.c.id).limit(self.batch_size))
         if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
+            with self.engine.begin() as conn:
+                rows = conn.execute(query.with_for_update(skip_locked=True)).all()
+                self._publish_and_mark(conn, rows)
+                backlog = self._backlog(conn)
+        else:
+            with self.engine.begin() as conn:
+                rows = conn.execute(query).all()
             if rows:
-                messages = []
-                for row in rows:
-                    envelope = json.loads(row.payload)
-                    headers = {"nameko.correlation_id": envelope.get("correlation_id") or "",
-                               "nameko.call_id_stack": [f"{self.service}.outbox.{row.id}"]}
-                    messages.append((self.exchange, row.type, row.payload, headers))
-                self.publisher.publish_batch(messages)
-                conn.execute(sa.update(o).where(o.c.id.in_([r.id for r in rows]))
-                             .values(sent_at=timeutil.now()))
-                for row in rows:
-                    metrics.EVENTS_PUBLISHED.labels(self.service, row.type).inc()
-            backlog = conn.execute(sa.select(sa.func.count()).select_from(o)
-                                   .where(o.c.sent_at.is_(None))).scalar_one()
+                self._publish(rows)
+            with self.engine.begin() as conn:
+                self._mark_sent(conn, rows)
+                backlog = self._backlog(conn)
         metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
         return len(rows)
+
+    def _publish(self, rows) -> None:
+        messages = []
+        for row in rows:
+            envelope = json.loads(row.payload)
+            headers = {"nameko.correlation_id": envelope.get("correlation_id") or "",
+                       "nameko.call_id_stack": [f"{self.service}.outbox.{row.id}"]}
+            messages.append((self.exchange, row.type, row.payload, headers))
+        self.publisher.publish_batch(messages)
+
+    def _mark_sent(self, conn, rows) -> None:
+        if not rows:
+            return
+        o = self.outbox
+        conn.execute(sa.update(o).where(o.c.id.in_([r.id for r in rows]))
+                     .values(sent_at=timeutil.now()))
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(self.service, row.type).inc()
+
+    def _publish_and_mark(self, conn, rows) -> None:
+        if rows:
+            self._publish(rows)
+            self._mark_sent(conn, rows)
+
+    def _backlog(self, conn) -> int:
+        o = self.outbox
+        return conn.execute(sa.select(sa.func.count()).select_from(o)
+                            .where(o.c.sent_at.is_(None))).scalar_one()
 
     def purge_sent(self, older_than_days: int = 7) -> int:
         cutoff = timeutil.now() - timeutil.days(older_than_days)
