@@ -5,11 +5,13 @@ A service raises one of these; Nameko serialises it into the RPC reply as
 back into the same class (``from_remote``) and then into the HTTP error body
 ``{"error": {"code", "message", "details"}}`` with the class's ``status``.
 
-Every error is built as ``SomeError(code, message, details)`` so that its
-``args`` carry exactly what the client must see.
+Every error is built as ``SomeError(code, message, details)``; its ``args`` carry exactly
+what the client must see, with ``details`` as a JSON string because Nameko stringifies every
+non-string value inside exception args (``{"limit": 50}`` would arrive as ``{"limit": "50"}``).
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -19,7 +21,7 @@ class DomainError(Exception):
 
     def __init__(self, code: str | None = None, message: str = "", details: Any = None):
         code = code or self.default_code
-        super().__init__(code, message, details)
+        super().__init__(code, message, json.dumps(details, ensure_ascii=False, default=str))
         self.code = code
         self.message = message or code
         self.details = details
@@ -94,4 +96,10 @@ def from_remote(error: dict) -> DomainError:
     args = list(error.get("exc_args") or [])
     while len(args) < 3:
         args.append(None)
-    return cls(args[0], args[1] or "", args[2])
+    details = args[2]
+    if isinstance(details, str):
+        try:
+            details = json.loads(details)
+        except ValueError:
+            pass
+    return cls(args[0], args[1] or "", details)

@@ -79,6 +79,9 @@ class _Retrying:
         if exc_info is None:
             metrics.EVENTS_CONSUMED.labels(service, label).inc()
             self.queue_consumer.ack_message(message)
+            log.info("event handled", extra={"event_type": label,
+                                             "event_id": _event_id(message),
+                                             "handler": worker_ctx.entrypoint.method_name})
             return result, exc_info
         metrics.EVENTS_FAILED.labels(service, label).inc()
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
@@ -106,6 +109,11 @@ class _Retrying:
                         extra={"event_type": label, "attempts": attempts})
         self.queue_consumer.ack_message(message)
         return result, exc_info
+
+
+def _event_id(message) -> str | None:
+    body = getattr(message, "payload", None)
+    return body.get("id") if isinstance(body, dict) else None
 
 
 class ReliableEventHandler(_Retrying, EventHandler):

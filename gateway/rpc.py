@@ -10,8 +10,16 @@ Failures map to the typed errors of ``crmkit.errors``:
 
 - broker not connected, or connection lost while waiting  -> ``ServiceUnavailable`` (503)
 - the request is returned (``mandatory``: no queue for ``<service>.*``) -> ``ServiceUnavailable``
+- the queue ``rpc-<service>`` exists but no replica consumes it -> ``ServiceUnavailable``
 - no reply within the timeout                              -> ``ServiceTimeout`` (504)
 - the service raised                                       -> ``crmkit.errors.from_remote(error)``
+
+A stopped Nameko service leaves its durable queue behind, so ``mandatory`` alone would let a
+request to a service that is down wait for the full timeout. The client therefore probes
+the queue's consumer count (a passive ``queue.declare``): before publishing when it has not
+seen consumers in the last ``CONSUMERS_SEEN_TTL`` seconds (so a down service answers 503 at
+once and no request is left queued), and again every ``probe_after`` seconds while a reply
+is awaited (a service that died meanwhile answers 503 within about that time).
 
 Usage::
 
@@ -28,11 +36,11 @@ import json
 import logging
 import uuid
 from decimal import Decimal
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any
 
 import aio_pika
-from aiormq.exceptions import PublishError
+from aiormq.exceptions import ChannelNotFoundEntity, PublishError
 
 from crmkit.errors import DomainError, ServiceTimeout, ServiceUnavailable, from_remote
 from crmkit.logging import correlation_id
@@ -42,6 +50,8 @@ from gateway.metrics import RPC_ERRORS, RPC_IN_FLIGHT, RPC_LATENCY
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/json"
+RPC_QUEUE_TEMPLATE = "rpc-{}"   # Nameko's queue of a service's RPC entrypoints
+CONSUMERS_SEEN_TTL = 2.0        # seconds a probe that saw consumers is trusted
 
 
 def _json_default(value: Any) -> Any:
@@ -73,9 +83,11 @@ class RpcClient:
         exchange: str = "nameko-rpc",
         reconnect_seconds: float = 2.0,
         name: str = "gateway",
+        probe_after: float = 1.0,
     ) -> None:
         self.amqp_uri = amqp_uri
         self.timeout = timeout
+        self.probe_after = probe_after
         self.exchange_name = exchange
         self.reconnect_seconds = reconnect_seconds
         self.name = name
@@ -85,6 +97,9 @@ class RpcClient:
         self._connection: aio_pika.RobustConnection | None = None
         self._channel: aio_pika.abc.AbstractRobustChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._probe_channel: aio_pika.abc.AbstractRobustChannel | None = None
+        self._probes: dict[str, asyncio.Task[bool | None]] = {}
+        self.consumers_seen: dict[str, float] = {}  # service -> when a probe last saw some
         self._ready = asyncio.Event()
         self._starter: asyncio.Task | None = None
 
@@ -120,9 +135,12 @@ class RpcClient:
             await asyncio.gather(self._starter, return_exceptions=True)
             self._starter = None
         self._ready.clear()
+        for task in list(self._probes.values()):
+            task.cancel()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+        self._channel = self._exchange = self._probe_channel = None
         self._fail_pending("The RPC client was closed")
 
     async def __aenter__(self) -> RpcClient:
@@ -157,15 +175,17 @@ class RpcClient:
                     self.reply_queue_name, exclusive=True, auto_delete=True)
                 await queue.bind(exchange, routing_key=self.reply_routing_key)
                 await queue.consume(self._on_reply, no_ack=True)
+                probe_channel = await self._connection.channel(publisher_confirms=False)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # broker refused a declaration, connection dropped, ...
+            except Exception as exc:  # noqa: BLE001 - declaration refused, connection lost
                 log.warning("RPC client setup failed, retrying: %s", exc)
                 if channel is not None:
                     await asyncio.gather(channel.close(), return_exceptions=True)
                 await asyncio.sleep(self.reconnect_seconds)
                 continue
             self._channel, self._exchange = channel, exchange
+            self._probe_channel = probe_channel
             self._ready.set()
             log.info("RPC client ready, reply queue %s", self.reply_queue_name)
             return
@@ -263,20 +283,28 @@ class RpcClient:
         RPC_IN_FLIGHT.inc()
         try:
             async with asyncio.timeout(timeout):
+                seen = self.consumers_seen.get(service)
+                if seen is None or monotonic() - seen > CONSUMERS_SEEN_TTL:
+                    if await self._has_consumers(service) is False:
+                        raise _no_replica(service)
                 try:
                     await exchange.publish(message, routing_key=f"{service}.{method}",
                                            mandatory=True)
                 except PublishError:
-                    raise ServiceUnavailable(
-                        "service_unavailable", f"Service {service!r} is not running",
-                        {"service": service}) from None
+                    raise _no_replica(service) from None
                 except (DomainError, asyncio.CancelledError, TimeoutError):
                     raise
                 except Exception as exc:
                     raise ServiceUnavailable(
                         "service_unavailable", "The message broker did not take the request",
                         {"service": service}) from exc
-                reply = await future
+                while True:
+                    try:
+                        reply = await asyncio.wait_for(asyncio.shield(future), self.probe_after)
+                        break
+                    except TimeoutError:
+                        if await self._has_consumers(service) is False:
+                            raise _no_replica(service) from None
         except TimeoutError:
             raise ServiceTimeout(
                 "service_timeout", f"Service {service!r} did not answer within {timeout:g} s",
@@ -294,6 +322,44 @@ class RpcClient:
             raise exc
         return reply.get("result")
 
+    async def _has_consumers(self, service: str) -> bool | None:
+        """Does any replica consume ``rpc-<service>``? None when the probe itself failed.
+
+        Concurrent callers share one probe per service.
+        """
+        task = self._probes.get(service)
+        if task is None:
+            task = asyncio.create_task(self._probe(service), name=f"rpc-probe-{service}")
+            self._probes[service] = task
+            task.add_done_callback(lambda _: self._probes.pop(service, None))
+        return await asyncio.shield(task)
+
+    async def _probe(self, service: str) -> bool | None:
+        channel = self._probe_channel
+        if channel is None:
+            return None
+        try:
+            async with asyncio.timeout(1.0):
+                underlay = await channel.get_underlay_channel()
+                declared = await underlay.queue_declare(RPC_QUEUE_TEMPLATE.format(service),
+                                                        passive=True)
+        except ChannelNotFoundEntity:  # no queue at all (the channel reopens by itself)
+            return False
+        except Exception as exc:  # noqa: BLE001 - unknown: let the call go on and time out
+            log.debug("RPC consumer probe of %s failed: %r", service, exc)
+            return None
+        present = (declared.consumer_count or 0) > 0
+        if present:
+            self.consumers_seen[service] = monotonic()
+        else:
+            self.consumers_seen.pop(service, None)
+        return present
+
     async def ping(self, service: str, timeout: float = 2.0) -> Any:
         """The service's ``ping`` answer (``{"service": name, "ok": true}``)."""
         return await self.call(service, "ping", timeout=timeout)
+
+
+def _no_replica(service: str) -> ServiceUnavailable:
+    return ServiceUnavailable("service_unavailable", f"Service {service!r} is not running",
+                              {"service": service})

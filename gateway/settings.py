@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(30, ge=1, le=24 * 60)
     rpc_timeout: float = Field(10.0, gt=0, description="seconds an RPC call may take")
     rpc_exchange: str = "nameko-rpc"
+    rpc_probe_after: float = Field(
+        1.0, gt=0, description="seconds without a reply after which the gateway checks that "
+                               "the service still has a running replica (503 if not)")
     rpc_services: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(SERVICES),
         description="services /readyz pings (comma separated in the environment)",
@@ -44,6 +47,7 @@ class Settings(BaseSettings):
     crm_admin_user: str | None = None
     crm_admin_password: SecretStr | None = None
     gateway_port: int = 8000
+    gateway_access_log: bool = Field(True, description="one JSON log line per request")
     principal_cache_seconds: float = Field(5.0, ge=0)
     amqp_reconnect_seconds: float = Field(2.0, gt=0)
     amqp_queue_type: Literal["classic", "quorum"] = "classic"

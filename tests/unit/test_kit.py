@@ -37,13 +37,17 @@ def test_envelope_has_the_spec_fields():
 @pytest.mark.parametrize("cls, status", [(NotFound, 404), (Conflict, 409),
                                          (ValidationFailed, 422)])
 def test_remote_errors_round_trip(cls, status):
-    original = cls("some_code", "message", {"k": 1})
+    original = cls("some_code", "message", {"k": 1, "none": None, "list": [1, "二"]})
     wire = {"exc_path": f"{cls.__module__}.{cls.__name__}", "exc_type": cls.__name__,
             "exc_args": list(original.args), "value": str(original)}
-    rebuilt = from_remote(json.loads(json.dumps(wire)))
+    from nameko.exceptions import serialize
+
+    assert serialize(original)["exc_args"] == wire["exc_args"]
+    rebuilt = from_remote(json.loads(json.dumps(serialize(original))))
     assert type(rebuilt) is cls and rebuilt.status == status
     assert rebuilt.to_body() == {"error": {"code": "some_code", "message": "message",
-                                           "details": {"k": 1}}}
+                                           "details": {"k": 1, "none": None,
+                                                       "list": [1, "二"]}}}
 
 
 def test_unknown_remote_error_is_internal_and_leaks_nothing():

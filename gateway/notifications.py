@@ -1,0 +1,300 @@
+"""Notifications (移动消息提醒): which events notify whom, and the consumer that does it.
+
+``RULES`` is the whole mapping, one row per event type: the exchange it comes from, the
+field of ``data`` naming the user to notify, a Chinese title and the body text. An event is
+skipped when that user is missing or is the actor (nobody is told about their own action).
+
+The consumer (started in the app's lifespan) reads the durable queue
+``gateway.notifications`` bound to the services' topic exchanges for exactly these types:
+
+1. parse the envelope ``{id, type, version, occurred_at, source, actor_id, correlation_id,
+   data}`` — malformed: straight to the dead-letter queue ``gateway.notifications.dlq``;
+2. insert the inbox row (unique ``(event_id, user_id)``: a redelivered event adds nothing);
+3. ack, only after the commit;
+4. publish the notification on Redis channel ``notifications:<user_id>`` for open streams.
+
+A failing insert is retried through ``gateway.notifications.retry`` (a delay queue that
+dead-letters back into the main queue) ``NOTIFICATIONS_MAX_RETRIES`` times, then the
+message is dead-lettered.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from fastapi.concurrency import run_in_threadpool
+from redis.asyncio import Redis
+
+from gateway.broker import robust_connection
+from gateway.db import Database
+from gateway.inbox import store_notification, to_json_ready
+from gateway.metrics import (
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_FAILED,
+    NOTIFICATIONS_CREATED,
+)
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENT_EXCHANGES = ("leads.events", "customers.events", "sales.events", "service_desk.events",
+                   "analytics.events")
+RETRIES_HEADER = "x-gateway-retries"
+
+RETURN_REASONS = {"overdue": "超期未跟进，系统自动退回", "released": "负责人主动退回",
+                  "manual": "负责人主动退回"}
+
+
+def _lead(d: dict) -> str:
+    parts = [str(p) for p in (d.get("name"), d.get("company")) if p]
+    return " · ".join(parts) or str(d.get("lead_id") or d.get("id") or "")
+
+
+def _named(d: dict, *keys: str) -> str:
+    for key in keys:
+        if d.get(key):
+            return str(d[key])
+    return ""
+
+
+def _returned_body(d: dict) -> str:
+    reason = d.get("reason")
+    text = RETURN_REASONS.get(str(reason), str(reason) if reason else "")
+    return f"线索「{_lead(d)}」已退回公海" + (f"（{text}）" if text else "")
+
+
+def _due_body(d: dict) -> str:
+    deadline = d.get("follow_up_deadline") or d.get("deadline")
+    when = f"请在 {deadline} 前跟进，" if deadline else "请尽快跟进，"
+    return f"线索「{_lead(d)}」即将到期，{when}否则将自动退回公海"
+
+
+def _won_body(d: dict) -> str:
+    amount = d.get("amount")
+    return f"商机「{_named(d, 'name', 'opportunity_id', 'id')}」已赢单" + (
+        f"，金额 ¥{amount}" if amount else "")
+
+
+@dataclass(frozen=True)
+class NotificationRule:
+    exchange: str
+    recipient: str  # the field of the event's data naming the user to notify
+    title: str
+    body: Callable[[dict], str]
+
+
+RULES: dict[str, NotificationRule] = {
+    "lead.assigned": NotificationRule(
+        "leads.events", "owner_id", "线索已分配给你",
+        lambda d: f"线索「{_lead(d)}」已分配给你，请及时跟进"),
+    "lead.returned_to_pool": NotificationRule(
+        "leads.events", "previous_owner_id", "线索已退回公海", _returned_body),
+    "lead.follow_up_due": NotificationRule(
+        "leads.events", "owner_id", "线索即将退回公海", _due_body),
+    "customer.created": NotificationRule(
+        "customers.events", "owner_id", "新客户已创建",
+        lambda d: f"客户「{_named(d, 'name', 'customer_id', 'id')}」已创建，负责人是你"),
+    "ticket.created": NotificationRule(
+        "service_desk.events", "assignee_id", "新工单待处理",
+        lambda d: f"工单「{_named(d, 'title', 'ticket_id', 'id')}」已分配给你"
+                  + (f"（优先级：{d['priority']}）" if d.get("priority") else "")),
+    "opportunity.won": NotificationRule(
+        "sales.events", "owner_id", "商机赢单", _won_body),
+}
+
+
+class MalformedEvent(ValueError):
+    pass
+
+
+def parse_envelope(body: bytes) -> dict[str, Any]:
+    try:
+        envelope = json.loads(body)
+    except ValueError as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from None
+    if not isinstance(envelope, dict):
+        raise MalformedEvent("the envelope is not an object")
+    if not isinstance(envelope.get("id"), str) or not envelope["id"]:
+        raise MalformedEvent("the envelope has no id")
+    if not isinstance(envelope.get("type"), str):
+        raise MalformedEvent("the envelope has no type")
+    if not isinstance(envelope.get("data") or {}, dict):
+        raise MalformedEvent("the envelope's data is not an object")
+    return envelope
+
+
+def build_notification(envelope: dict[str, Any]) -> dict[str, Any] | None:
+    """The inbox row an event makes (kwargs of ``store_notification``), or None to skip."""
+    rule = RULES.get(envelope["type"])
+    if rule is None:
+        return None
+    data = envelope.get("data") or {}
+    recipient = data.get(rule.recipient)
+    if not recipient or recipient == envelope.get("actor_id"):
+        return None
+    return {"user_id": str(recipient), "type_": envelope["type"], "title": rule.title,
+            "body": rule.body(data), "data": data, "event_id": envelope["id"]}
+
+
+class NotificationConsumer:
+    """Background consumer of the services' events into the inbox (see module docstring)."""
+
+    def __init__(self, settings: Settings, database: Database, redis: Redis) -> None:
+        self.settings = settings
+        self.database = database
+        self.redis = redis
+        self.store: Callable[..., dict | None] = store_notification  # replaceable in tests
+        self._connection: aio_pika.RobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
+        self._ready = asyncio.Event()
+        self._starter: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self._starter is not None:
+            return
+        self._connection = robust_connection(
+            self.settings.amqp_uri, name="gateway-notifications",
+            reconnect_seconds=self.settings.amqp_reconnect_seconds)
+        self._starter = asyncio.create_task(self._setup(), name="notification-consumer-setup")
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def connected(self) -> bool:
+        conn, channel = self._connection, self._channel
+        return (self._ready.is_set() and conn is not None and conn.connected.is_set()
+                and channel is not None and not channel.is_closed)
+
+    async def close(self) -> None:
+        if self._starter is not None:
+            self._starter.cancel()
+            await asyncio.gather(self._starter, return_exceptions=True)
+            self._starter = None
+        self._ready.clear()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    def _queue_arguments(self, **extra: Any) -> dict[str, Any]:
+        args = dict(extra)
+        if self.settings.amqp_queue_type == "quorum":
+            args["x-queue-type"] = "quorum"
+        return args
+
+    async def _setup(self) -> None:
+        assert self._connection is not None
+        s = self.settings
+        while True:
+            channel = None
+            try:
+                await self._connection.connect()
+                channel = await self._connection.channel(publisher_confirms=True)
+                await channel.set_qos(prefetch_count=s.notifications_prefetch)
+                exchanges = {}
+                for name in EVENT_EXCHANGES:
+                    exchanges[name] = await channel.declare_exchange(
+                        name, aio_pika.ExchangeType.TOPIC, durable=True)
+                await channel.declare_queue(
+                    s.notifications_dlq, durable=True, arguments=self._queue_arguments())
+                await channel.declare_queue(
+                    s.notifications_retry_queue, durable=True, arguments=self._queue_arguments(
+                        **{"x-dead-letter-exchange": "",
+                           "x-dead-letter-routing-key": s.notifications_queue}))
+                queue = await channel.declare_queue(
+                    s.notifications_queue, durable=True, arguments=self._queue_arguments(
+                        **{"x-dead-letter-exchange": "",
+                           "x-dead-letter-routing-key": s.notifications_dlq}))
+                for event_type, rule in RULES.items():
+                    await queue.bind(exchanges[rule.exchange], routing_key=event_type)
+                await queue.consume(self._on_message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any setup failure: retry later
+                log.warning("Notification consumer setup failed, retrying: %s", exc)
+                if channel is not None:
+                    await asyncio.gather(channel.close(), return_exceptions=True)
+                await asyncio.sleep(s.amqp_reconnect_seconds)
+                continue
+            self._channel = channel
+            self._ready.set()
+            log.info("Notification consumer ready on queue %s", s.notifications_queue)
+            return
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        try:
+            envelope = parse_envelope(message.body)
+        except MalformedEvent as exc:
+            log.error("Dead-lettering a malformed event (routing key %s): %s",
+                      message.routing_key, exc)
+            EVENTS_DEAD_LETTERED.labels("malformed").inc()
+            await message.reject(requeue=False)
+            return
+        label = envelope["type"] if envelope["type"] in RULES else "other"
+        planned = build_notification(envelope)
+        if planned is None:
+            EVENTS_CONSUMED.labels(label, "skipped").inc()
+            await message.ack()
+            return
+        try:
+            stored = await run_in_threadpool(self.database.run, self.store, **planned)
+        except Exception as exc:  # noqa: BLE001 - any failure: retry, then dead-letter
+            EVENTS_FAILED.labels(label).inc()
+            await self._retry_or_dead_letter(message, label, exc)
+            return
+        await message.ack()  # the row is committed
+        if stored is None:
+            EVENTS_CONSUMED.labels(label, "duplicate").inc()
+            return
+        EVENTS_CONSUMED.labels(label, "stored").inc()
+        NOTIFICATIONS_CREATED.labels(label).inc()
+        await self._push(planned["user_id"], stored)
+
+    async def _retry_or_dead_letter(self, message: aio_pika.abc.AbstractIncomingMessage,
+                                    label: str, exc: Exception) -> None:
+        headers = dict(message.headers or {})
+        try:
+            retries = int(headers.get(RETRIES_HEADER) or 0)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            retries = 0
+        if retries >= self.settings.notifications_max_retries or self._channel is None:
+            log.error("Dead-lettering event %s after %d retries: %s",
+                      message.message_id, retries, exc)
+            EVENTS_DEAD_LETTERED.labels(label).inc()
+            await message.reject(requeue=False)
+            return
+        log.warning("Event handling failed (attempt %d), retrying later: %s", retries + 1, exc)
+        headers[RETRIES_HEADER] = retries + 1
+        retry = aio_pika.Message(
+            body=message.body, headers=headers, content_type=message.content_type,
+            content_encoding=message.content_encoding, message_id=message.message_id,
+            correlation_id=message.correlation_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            expiration=self.settings.notifications_retry_delay_ms / 1000)
+        try:
+            await self._channel.default_exchange.publish(
+                retry, routing_key=self.settings.notifications_retry_queue)
+        except Exception as publish_error:  # noqa: BLE001 - keep the message: requeue
+            log.error("Could not schedule a retry, requeueing: %s", publish_error)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def _push(self, user_id: str, notification: dict[str, Any]) -> None:
+        channel = f"notifications:{user_id}"
+        try:
+            await self.redis.publish(channel, json.dumps(to_json_ready(notification),
+                                                         ensure_ascii=False))
+        except Exception as exc:  # noqa: BLE001 - stored and pollable; only the push failed
+            log.warning("Could not publish notification %s to Redis: %s",
+                        notification.get("id"), exc)
