@@ -1,0 +1,402 @@
+"""How each event changes the read models: one projector per event type.
+
+``log`` appends an event to ``event_log``; ``apply`` updates the projections for
+its type (unknown types change nothing). Projections are a function of the log
+alone: ``reset`` + ``replay`` rebuilds them from it. Every projector converges
+whatever the order events arrive in (workers run concurrently, retries come back
+late): current state is last-writer-wins by ``occurred_at``, reached stages are a
+set with the earliest time, counters are sums.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from crmkit import timeutil
+from services.analytics import events as ev
+from services.analytics.domain.envelope import (
+    Event,
+    MalformedEvent,
+    newer,
+    parse_probability,
+    to_cents,
+)
+from services.analytics.domain.funnel import LOST, OPEN, WON
+from services.analytics.domain.period import month_start
+from services.analytics.models import (
+    EVENT_COUNTS,
+    NONE_KEY,
+    PROJECTIONS,
+    STAGE_COUNTS,
+    Base,
+    CustomerState,
+    EventLogEntry,
+    LeadState,
+    OpportunityState,
+    Pipeline,
+    PipelineStage,
+    StageReached,
+)
+
+DEFAULT_PIPELINE = "default"  # key for opportunity events that name no pipeline
+
+
+# -- the log -----------------------------------------------------------------------------------
+
+def log(session: Session, event: Event) -> EventLogEntry:
+    entry = EventLogEntry(
+        id=event.id, type=event.type, source=event.source, version=event.version,
+        occurred_at=event.occurred_at, logged_at=timeutil.now(), actor_id=event.actor_id,
+        correlation_id=event.correlation_id, owner_id=event.owner_id, team_id=event.team_id,
+        subject_id=event.subject_id,
+        amount=event.amount if event.type in ev.OPPORTUNITY_EVENTS else None,
+        data=event.data)
+    session.add(entry)
+    return entry
+
+
+def from_log(entry: EventLogEntry) -> Event:
+    return Event(id=entry.id, type=entry.type, source=entry.source,
+                 occurred_at=timeutil.aware(entry.occurred_at), actor_id=entry.actor_id,
+                 correlation_id=entry.correlation_id, version=entry.version,
+                 data=entry.data or {})
+
+
+def apply(session: Session, event: Event) -> None:
+    deltas = Deltas()
+    projector = PROJECTORS.get(event.type)
+    if projector is not None:
+        projector(session, event, deltas)
+    if event.type in ev.COUNTED:
+        count_event(deltas, event)
+    deltas.write(session)
+
+
+def reset(session: Session) -> None:
+    for model in PROJECTIONS:
+        session.execute(sa.delete(model))
+
+
+def replay(session: Session, batch: int = 1000) -> int:
+    """Apply the whole log again, in the order it was first applied; returns the count."""
+    last, applied = 0, 0
+    while True:
+        entries = session.execute(sa.select(EventLogEntry).where(EventLogEntry.seq > last)
+                                  .order_by(EventLogEntry.seq).limit(batch)).scalars().all()
+        if not entries:
+            return applied
+        for entry in entries:
+            apply(session, from_log(entry))
+        applied += len(entries)
+        last = entries[-1].seq
+        session.flush()
+        session.expunge_all()  # keep memory flat over a long log
+
+
+# -- inserts and locks ------------------------------------------------------------------------
+
+@functools.cache
+def _insert_sql(table_name: str, columns: tuple[str, ...], counter: bool) -> sa.TextClause:
+    """``INSERT ... ON CONFLICT`` in the syntax SQLite and PostgreSQL share, compiled once.
+
+    ``counter``: add to ``count`` / ``amount_cents`` on conflict; else do nothing."""
+    table = Base.metadata.tables[table_name]
+    keys = ", ".join(c.name for c in table.primary_key.columns)
+    sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) "
+           f"VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT ({keys}) ")
+    sql += (f"DO UPDATE SET count = {table_name}.count + excluded.count, "
+            f"amount_cents = {table_name}.amount_cents + excluded.amount_cents"
+            if counter else "DO NOTHING")
+    return sa.text(sql).bindparams(*[sa.bindparam(c, type_=table.c[c].type) for c in columns])
+
+
+def _increment(session: Session, model, key: dict, count: int, cents: int) -> None:
+    """Add to a rollup row, creating it (atomic upsert on SQLite and PostgreSQL)."""
+    values = {**key, "count": count, "amount_cents": cents}
+    session.execute(_insert_sql(model.__tablename__, tuple(values), True), values)
+
+
+class Deltas:
+    """What one event adds to the shared counters, written last and in one global order.
+
+    Counter rows are shared by many records (a day, an owner, a stage), so concurrent
+    transactions on PostgreSQL must lock them in the same order or deadlock; a change
+    that cancels out (a reattribution to the same bucket) is not written at all."""
+
+    def __init__(self):
+        self.counts: dict[tuple, list[int]] = {}
+        self.models: dict[str, type] = {}
+        self.opened: dict[str, int] = {}
+
+    def add(self, model, key: dict, count: int, cents: int) -> None:
+        self.models[model.__tablename__] = model
+        slot = self.counts.setdefault((model.__tablename__, tuple(sorted(key.items()))), [0, 0])
+        slot[0] += count
+        slot[1] += cents
+
+    def open_in(self, pipeline_id: str) -> None:
+        self.opened[pipeline_id] = self.opened.get(pipeline_id, 0) + 1
+
+    def write(self, session: Session) -> None:
+        for pipeline_id in sorted(self.opened):
+            session.execute(sa.update(Pipeline).where(Pipeline.pipeline_id == pipeline_id)
+                            .values(opportunities=Pipeline.opportunities
+                                    + self.opened[pipeline_id]))
+        for (table, key), (count, cents) in sorted(self.counts.items()):
+            if count or cents:
+                _increment(session, self.models[table], dict(key), count, cents)
+
+
+def _insert_missing(session: Session, model, values: dict) -> bool:
+    """Insert the row unless its key exists; True when this call created it."""
+    sql = _insert_sql(model.__tablename__, tuple(values), False)
+    return session.execute(sql, values).rowcount == 1
+
+
+def _locked(session: Session, model, key):
+    """The row, locked until commit (PostgreSQL): events of one record apply one at a time."""
+    session.flush()  # reloading below must not drop changes not yet written
+    return session.get(model, key, with_for_update=True, populate_existing=True)
+
+
+# -- counters ----------------------------------------------------------------------------------
+
+def business_day(moment: datetime) -> date:
+    return timeutil.business_day(timeutil.aware(moment))
+
+
+def _buckets(moment: datetime) -> tuple[date, date]:
+    """The (day, month) rollup buckets of a moment, in the business time zone."""
+    day = business_day(moment)
+    return day, month_start(day)
+
+
+def count_event(deltas: Deltas, event: Event) -> None:
+    amount = event.amount if event.type in ev.OPPORTUNITY_EVENTS else None
+    key = {"type": event.type, "owner_key": event.owner_id or NONE_KEY,
+           "team_key": event.team_id or NONE_KEY}
+    for model, bucket in zip(EVENT_COUNTS, _buckets(event.occurred_at), strict=True):
+        deltas.add(model, {**key, "day": bucket}, 1, to_cents(amount))
+
+
+# -- leads and customers: current state --------------------------------------------------------
+
+def _require(event: Event, key: str) -> str:
+    value = event.data.get(key)
+    if value in (None, ""):
+        raise MalformedEvent(f"{event.type} without {key}")
+    return str(value)
+
+
+def _time_or_none(value) -> datetime | None:
+    try:
+        return timeutil.parse_time(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _date_or_none(value) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _copy(row, data: dict, fields: tuple[str, ...]) -> None:
+    for name in fields:
+        if name in data:
+            value = data[name]
+            setattr(row, name, None if value is None else str(value))
+
+
+def _earliest(current: datetime | None, moment: datetime) -> datetime:
+    return moment if current is None else min(timeutil.aware(current), moment)
+
+
+def _state_row(session: Session, model, key: str, event: Event, **extra):
+    """The record's current-state row, created if new and locked; (row, created).
+
+    A new row starts "older" than ``event`` itself, so ``_take`` fills it from it."""
+    row = _locked(session, model, key)
+    if row is not None:
+        return row, False
+    pk = model.__mapper__.primary_key[0].name
+    created = _insert_missing(session, model, {
+        pk: key, "created_at": event.occurred_at, "updated_at": event.occurred_at,
+        "last_event_id": "", **extra})
+    return _locked(session, model, key), created
+
+
+def _take(row, event: Event) -> bool:
+    """True when ``event`` is the newest seen for ``row`` (and records it as such)."""
+    if not newer(event.occurred_at, event.id, row.updated_at, row.last_event_id):
+        return False
+    row.updated_at, row.last_event_id = event.occurred_at, event.id
+    return True
+
+
+def project_lead(session: Session, event: Event, deltas: Deltas) -> None:
+    row, _ = _state_row(session, LeadState, _require(event, "lead_id"), event)
+    row.created_at = _earliest(row.created_at, event.occurred_at)
+    if event.type == ev.LEAD_CONVERTED:
+        row.converted_at = _earliest(row.converted_at, event.occurred_at)
+    if _take(row, event):
+        _copy(row, event.data, ("name", "company", "source", "pool", "status", "owner_id"))
+        if "follow_up_deadline" in event.data:
+            row.follow_up_deadline = _time_or_none(event.data["follow_up_deadline"])
+
+
+def project_customer(session: Session, event: Event, deltas: Deltas) -> None:
+    row, _ = _state_row(session, CustomerState, _require(event, "customer_id"), event)
+    row.created_at = _earliest(row.created_at, event.occurred_at)
+    if _take(row, event):
+        _copy(row, event.data, ("lead_id", "name", "level", "status", "owner_id", "team_id"))
+
+
+# -- opportunities: current state and the stages reached (the funnel) --------------------------
+
+def _pipeline(session: Session, pipeline_id: str) -> None:
+    _insert_missing(session, Pipeline, {"pipeline_id": pipeline_id, "declared": False,
+                                        "is_default": False, "opportunities": 0})
+
+
+def _attribution(row: OpportunityState) -> tuple:
+    """What a reached stage is counted under: the opportunity's current owner, team, amount
+    and the time it was opened."""
+    return (row.owner_id, row.team_id, row.amount, timeutil.aware(row.created_at))
+
+
+def _bump_stage(deltas: Deltas, reached: StageReached, sign: int) -> None:
+    key = {"pipeline_id": reached.pipeline_id, "stage": reached.stage,
+           "owner_key": reached.owner_id or NONE_KEY, "team_key": reached.team_id or NONE_KEY}
+    for model, bucket in zip(STAGE_COUNTS, _buckets(reached.opened_at), strict=True):
+        deltas.add(model, {**key, "day": bucket}, sign, sign * to_cents(reached.amount))
+
+
+def _reattribute(session: Session, row: OpportunityState, deltas: Deltas) -> None:
+    owner_id, team_id, amount, opened_at = _attribution(row)
+    for reached in session.execute(sa.select(StageReached).where(
+            StageReached.opportunity_id == row.opportunity_id)).scalars():
+        _bump_stage(deltas, reached, -1)
+        reached.owner_id, reached.team_id = owner_id, team_id
+        reached.amount, reached.opened_at = amount, opened_at
+        _bump_stage(deltas, reached, +1)
+
+
+def _reach(session: Session, row: OpportunityState, stage: str, at: datetime,
+           deltas: Deltas) -> None:
+    """Record that the (locked) opportunity reached ``stage`` at ``at``."""
+    owner_id, team_id, amount, opened_at = _attribution(row)
+    values = {"opportunity_id": row.opportunity_id, "stage": stage,
+              "pipeline_id": row.pipeline_id, "reached_at": at, "opened_at": opened_at,
+              "owner_id": owner_id, "team_id": team_id, "amount": amount}
+    if _insert_missing(session, StageReached, values):
+        _bump_stage(deltas, StageReached(**values), +1)
+        return
+    reached = session.get(StageReached, (row.opportunity_id, stage))
+    reached.reached_at = _earliest(reached.reached_at, at)
+
+
+def _discover_stage(session: Session, pipeline_id: str, stage: str,
+                    probability: float | None, kind: str) -> None:
+    """Learn a stage of a pipeline from an opportunity event (never overrides a declaration)."""
+    known = session.get(PipelineStage, (pipeline_id, stage))
+    if known is None:
+        position = session.execute(sa.select(sa.func.count()).select_from(PipelineStage).where(
+            PipelineStage.pipeline_id == pipeline_id)).scalar_one()
+        _insert_missing(session, PipelineStage, {
+            "pipeline_id": pipeline_id, "stage": stage, "position": position,
+            "probability": probability, "kind": kind, "declared": False})
+        return
+    if known.declared:
+        return
+    s = PipelineStage
+    undeclared = sa.and_(s.pipeline_id == pipeline_id, s.stage == stage, s.declared.is_(False))
+    # conditional updates, issued only when something changes: no lock otherwise
+    if known.probability is None and probability is not None:
+        session.execute(sa.update(s).where(undeclared, s.probability.is_(None))
+                        .values(probability=probability))
+    if kind != OPEN and known.kind != kind:
+        session.execute(sa.update(s).where(undeclared).values(kind=kind))
+
+
+def _stages_in(event: Event) -> list[tuple[str, float | None, str]]:
+    """(stage, probability, kind) for each stage the event says the opportunity reached.
+
+    An opportunity's status is the kind of its current stage (open, won, lost)."""
+    d = event.data
+    status = d.get("status") if d.get("status") in (WON, LOST) else OPEN
+    found: dict[str, tuple[str, float | None, str]] = {}
+    if d.get("from_stage"):
+        found[str(d["from_stage"])] = (str(d["from_stage"]),
+                                       parse_probability(d.get("from_probability")), OPEN)
+    current = d.get("to_stage") or d.get("stage")
+    if current:
+        found[str(current)] = (str(current), parse_probability(d.get("probability")), status)
+    return list(found.values())
+
+
+def project_opportunity(session: Session, event: Event, deltas: Deltas) -> None:
+    opportunity_id = _require(event, "opportunity_id")
+    d, amount = event.data, event.amount  # an unreadable amount fails the event here
+    pipeline_id = str(d.get("pipeline_id") or DEFAULT_PIPELINE)
+    _pipeline(session, pipeline_id)
+    row, created = _state_row(session, OpportunityState, opportunity_id, event,
+                              pipeline_id=pipeline_id)
+    if created:  # the pipeline's opportunity count picks "the main pipeline"
+        deltas.open_in(row.pipeline_id)
+    before = _attribution(row)
+    row.created_at = _earliest(row.created_at, event.occurred_at)
+    if event.type in (ev.OPPORTUNITY_WON, ev.OPPORTUNITY_LOST):
+        row.closed_at = _earliest(row.closed_at, event.occurred_at)
+    if _take(row, event):
+        _copy(row, d, ("customer_id", "name", "stage", "status", "owner_id", "team_id",
+                       "lost_reason"))
+        if "amount" in d:
+            row.amount = amount
+        if "probability" in d:
+            row.probability = parse_probability(d["probability"])
+        if "expected_close_date" in d:
+            row.expected_close_date = _date_or_none(d["expected_close_date"])
+    if before != _attribution(row):
+        _reattribute(session, row, deltas)
+    for stage, probability, kind in sorted(_stages_in(event), key=lambda s: s[0]):
+        _discover_stage(session, row.pipeline_id, stage, probability, kind)
+        _reach(session, row, stage, event.occurred_at, deltas)
+
+
+def project_pipeline(session: Session, event: Event, deltas: Deltas) -> None:
+    d = event.data
+    pipeline_id = _require(event, "pipeline_id")
+    _pipeline(session, pipeline_id)
+    pipeline = _locked(session, Pipeline, pipeline_id)
+    pipeline.name = None if d.get("name") is None else str(d["name"])
+    pipeline.declared = True
+    pipeline.is_default = bool(d.get("is_default", pipeline.is_default))
+    stages = d.get("stages") or []
+    if not isinstance(stages, list):
+        raise MalformedEvent("pipeline.created stages is not a list")
+    for i, spec in enumerate(stages):
+        if not isinstance(spec, dict) or not spec.get("name"):
+            raise MalformedEvent(f"pipeline.created stage {i} has no name")
+        probability = parse_probability(spec.get("probability"))
+        kind = spec.get("kind") or (WON if probability == 100 else LOST if probability == 0
+                                    else OPEN)
+        key = (pipeline_id, str(spec["name"]))
+        _insert_missing(session, PipelineStage, {
+            "pipeline_id": key[0], "stage": key[1], "position": i, "kind": OPEN,
+            "declared": True})
+        stage = _locked(session, PipelineStage, key)
+        stage.position, stage.probability, stage.kind = i, probability, str(kind)
+        stage.declared = True
+
+
+PROJECTORS = {
+    **{t: project_lead for t in ev.LEAD_EVENTS},
+    **{t: project_customer for t in ev.CUSTOMER_EVENTS},
+    **{t: project_opportunity for t in ev.OPPORTUNITY_EVENTS},
+    ev.PIPELINE_CREATED: project_pipeline,
+}

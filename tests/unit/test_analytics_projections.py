@@ -1,0 +1,454 @@
+"""Analytics projections on a real SQLite store (migrated), without a broker.
+
+Envelopes go through the same path as the consumer (idempotency check, log,
+projection) and the read models are checked through the same handlers the RPC uses.
+"""
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from crmkit.errors import Forbidden, ValidationFailed
+from crmkit.principal import Principal
+from crmkit.uow import Store
+from services.analytics import handlers
+from services.analytics.domain.envelope import MalformedEvent
+from services.analytics.models import (
+    EVENT_COUNTS,
+    PROJECTIONS,
+    STAGE_COUNTS,
+    Base,
+    EventLogEntry,
+    LeadState,
+    OpportunityState,
+)
+
+MIGRATIONS = Path(handlers.__file__).parent / "migrations"
+SH = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
+ADMIN = Principal(user_id="admin", role="admin")
+
+
+def own(user_id: str) -> Principal:
+    return Principal(user_id=user_id, role="sales", data_scope="own",
+                     visible_user_ids=frozenset({user_id}))
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store("analytics", Base.metadata, MIGRATIONS, f"sqlite:///{tmp_path}/a.db",
+              "memory://", relay=False)
+    s.migrate()
+    yield s
+    s.engine.dispose()
+
+
+class Events:
+    """Builds envelopes with increasing ids, as producers' time-ordered ids are."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, type_: str, data: dict, at: datetime, source: str | None = None,
+                 actor: str | None = None) -> dict:
+        self.n += 1
+        source = source or {"lead": "leads", "customer": "customers", "ticket": "service_desk"
+                            }.get(type_.split(".")[0], "sales")
+        return {"id": f"{self.n:032x}", "type": type_, "version": 1,
+                "occurred_at": at.isoformat(), "source": source, "actor_id": actor,
+                "correlation_id": f"c{self.n}", "data": data}
+
+
+def deliver(store: Store, body: dict) -> bool:
+    """What the consumer does with one delivery (see AnalyticsService.on_event)."""
+    event = handlers.parse_event(body)
+    applied = False
+    with store.unit() as uow:
+        if uow.first_delivery({"id": event.id, "type": event.type}, "analytics"):
+            handlers.record_event(uow, event)
+            applied = True
+    return applied
+
+
+def funnel(store: Store, principal: Principal = ADMIN, **kwargs) -> dict:
+    with store.unit() as uow:
+        return handlers.funnel(uow, principal, **kwargs)
+
+
+def activity(store: Store, principal: Principal = ADMIN, **kwargs) -> dict:
+    with store.unit() as uow:
+        return handlers.activity(uow, principal, **kwargs)
+
+
+def snapshot(store: Store, drop_zero_counts: bool = False) -> dict:
+    """Every projection row, sorted: two stores with equal snapshots answer alike."""
+    out = {}
+    with store.engine.connect() as conn:
+        for model in PROJECTIONS:
+            rows = [r._mapping for r in conn.execute(sa.select(model.__table__))]
+            if drop_zero_counts and model in EVENT_COUNTS + STAGE_COUNTS:
+                rows = [r for r in rows if r["count"] or r["amount_cents"]]
+            out[model.__tablename__] = sorted((tuple(r.values()) for r in rows), key=repr)
+    return out
+
+
+PIPELINE = {"pipeline_id": "p1", "name": "默认流程", "stages": [
+    {"name": "初步接洽", "probability": 10, "kind": "open"},
+    {"name": "需求确认", "probability": 30, "kind": "open"},
+    {"name": "方案报价", "probability": 50, "kind": "open"},
+    {"name": "谈判审核", "probability": 70, "kind": "open"},
+    {"name": "赢单", "probability": 100, "kind": "won"},
+    {"name": "输单", "probability": 0, "kind": "lost"}]}
+PROBABILITY = {s["name"]: s["probability"] for s in PIPELINE["stages"]}
+
+
+def opp(opportunity_id, owner, amount, stage, status="open", team="t1", pipeline="p1",
+        **extra) -> dict:
+    return {"opportunity_id": opportunity_id, "customer_id": "c-" + opportunity_id,
+            "owner_id": owner, "team_id": team, "pipeline_id": pipeline,
+            "name": f"商机{opportunity_id}", "amount": amount, "stage": stage,
+            "probability": PROBABILITY.get(stage), "status": status,
+            "expected_close_date": "2026-06-30", **extra}
+
+
+def moved(opportunity_id, owner, amount, before, after, status="open", **extra) -> dict:
+    return opp(opportunity_id, owner, amount, after, status, from_stage=before, to_stage=after,
+               **extra)
+
+
+def lead(lead_id, owner=None, name="张伟", company="上海星辰科技", status="new") -> dict:
+    return {"lead_id": lead_id, "name": name, "company": company, "source": "expo",
+            "pool": "default", "status": status, "owner_id": owner, "follow_up_deadline": None}
+
+
+def business_story(e: Events) -> list[dict]:
+    """Two reps (A, B) of team t1, one lead from the pool, three opportunities."""
+    t = T0
+    return [
+        e("pipeline.created", PIPELINE, t),
+        e("lead.created", lead("L1"), t),
+        e("lead.created", lead("L2", name="李娜", company="杭州云帆"), t + timedelta(minutes=1)),
+        e("lead.created", lead("L3", owner="B", name="王芳", company=None),
+          t + timedelta(minutes=2)),
+        e("lead.claimed", lead("L1", owner="A", status="following"), t + timedelta(minutes=5)),
+        e("lead.converted", lead("L1", owner="A", status="converted"), t + timedelta(hours=1)),
+        e("customer.created", {"customer_id": "C1", "lead_id": "L1", "owner_id": "A",
+                               "team_id": "t1", "name": "上海星辰科技", "level": "B",
+                               "status": "potential"}, t + timedelta(hours=1)),
+        e("customer.created", {"customer_id": "C2", "lead_id": None, "owner_id": "B",
+                               "team_id": "t1", "name": "杭州云帆", "level": "C",
+                               "status": "potential"}, t + timedelta(hours=1, minutes=1)),
+        e("opportunity.created", opp("o1", "A", "100.00", "初步接洽"), t + timedelta(hours=2)),
+        e("opportunity.created", opp("o2", "A", "200.50", "初步接洽"), t + timedelta(hours=2)),
+        e("opportunity.created", opp("o3", "B", "300.00", "初步接洽"), t + timedelta(hours=2)),
+        e("opportunity.stage_changed", moved("o1", "A", "100.00", "初步接洽", "需求确认"),
+          t + timedelta(hours=3)),
+        e("opportunity.stage_changed", moved("o2", "A", "200.50", "初步接洽", "需求确认"),
+          t + timedelta(hours=3)),
+        e("opportunity.stage_changed", moved("o1", "A", "100.00", "需求确认", "方案报价"),
+          t + timedelta(hours=4)),
+        e("opportunity.stage_changed", moved("o1", "A", "100.00", "方案报价", "谈判审核"),
+          t + timedelta(hours=5)),
+        e("opportunity.stage_changed", moved("o1", "A", "100.00", "谈判审核", "赢单", "won"),
+          t + timedelta(hours=6)),
+        e("opportunity.won", opp("o1", "A", "100.00", "赢单", "won"), t + timedelta(hours=6)),
+        e("opportunity.stage_changed", moved("o2", "A", "200.50", "需求确认", "输单", "lost",
+                                             lost_reason="预算不足"), t + timedelta(hours=7)),
+        e("opportunity.lost", opp("o2", "A", "200.50", "输单", "lost", lost_reason="预算不足"),
+          t + timedelta(hours=7)),
+        e("ticket.created", {"ticket_id": "K1", "number": "T-0001", "customer_id": "C1",
+                             "owner_id": "A", "assignee_id": "S1", "title": "无法登录",
+                             "channel": "phone", "category": "fault", "priority": "high",
+                             "status": "open"}, t + timedelta(hours=8)),
+    ]
+
+
+def stages(result: dict) -> list[tuple]:
+    return [(s["stage"], s["count"], s["amount"], s["conversion_rate"]) for s in result["stages"]]
+
+
+def test_funnel_counts_amounts_and_conversion(store):
+    for body in business_story(Events()):
+        assert deliver(store, body)
+    result = funnel(store)
+    assert result["pipeline_id"] == "p1"
+    assert stages(result) == [
+        ("初步接洽", 3, "600.50", None),
+        ("需求确认", 2, "300.50", "0.6667"),
+        ("方案报价", 1, "100.00", "0.5000"),
+        ("谈判审核", 1, "100.00", "1.0000"),
+        ("赢单", 1, "100.00", "1.0000"),
+    ]
+    assert result["overall"] == {
+        "leads": 3, "customers": 2, "opportunities": 3, "won": 1,
+        "lead_to_customer": "0.6667", "customer_to_opportunity": "1.5000",
+        "opportunity_to_won": "0.3333"}
+    with store.unit() as uow:
+        o2 = uow.session.get(OpportunityState, "o2")
+        assert (o2.status, o2.stage, o2.lost_reason, str(o2.amount)) == (
+            "lost", "输单", "预算不足", "200.50")
+        l1 = uow.session.get(LeadState, "L1")
+        assert (l1.owner_id, l1.status, l1.converted_at is not None) == ("A", "converted", True)
+
+
+def test_scope_filters_records_pool_leads_count_for_everyone(store):
+    for body in business_story(Events()):
+        deliver(store, body)
+    a = funnel(store, own("A"))
+    assert stages(a)[:2] == [("初步接洽", 2, "300.50", None), ("需求确认", 2, "300.50", "1.0000")]
+    # two pool leads (L1, L2) count for A; B's own lead L3 does not
+    assert a["overall"]["leads"] == 2 and a["overall"]["customers"] == 1
+    assert a["overall"]["opportunities"] == 2 and a["overall"]["won"] == 1
+    b = funnel(store, own("B"))
+    assert stages(b)[0] == ("初步接洽", 1, "300.00", None) and b["overall"]["leads"] == 3
+    nobody = funnel(store, own("Z"))
+    assert [s["count"] for s in nobody["stages"]] == [0, 0, 0, 0, 0]
+    assert nobody["overall"]["leads"] == 2 and nobody["overall"]["customers"] == 0
+    # an owner filter narrows within the scope, never widens it
+    assert funnel(store, own("A"), owner_id="B")["stages"][0]["count"] == 0
+    assert funnel(store, owner_id="B")["stages"][0]["count"] == 1
+
+
+def test_team_filter_and_leads_without_team(store):
+    e = Events()
+    for body in business_story(e):
+        deliver(store, body)
+    deliver(store, e("opportunity.created", opp("o9", "C", "50.00", "初步接洽", team="t2"),
+                     T0 + timedelta(hours=9)))
+    t2 = funnel(store, team_id="t2")
+    assert stages(t2)[0] == ("初步接洽", 1, "50.00", None)
+    assert t2["overall"]["leads"] is None and t2["overall"]["lead_to_customer"] is None
+    assert t2["overall"]["opportunities"] == 1 and t2["overall"]["customers"] == 0
+
+
+def test_reassigned_opportunity_moves_with_all_its_stages(store):
+    e = Events()
+    for body in business_story(e):
+        deliver(store, body)
+    # o3 goes from B to A with a new amount on its next stage change
+    change = moved("o3", "A", "350.00", "初步接洽", "需求确认")
+    deliver(store, e("opportunity.stage_changed", change, T0 + timedelta(hours=9)))
+    a, b = funnel(store, own("A")), funnel(store, own("B"))
+    assert stages(a)[:2] == [("初步接洽", 3, "650.50", None), ("需求确认", 3, "650.50", "1.0000")]
+    assert [s["count"] for s in b["stages"]] == [0, 0, 0, 0, 0]
+    assert funnel(store)["stages"][0]["amount"] == "650.50"
+
+
+def test_same_event_twice_counts_once(store):
+    e = Events()
+    body = e("opportunity.created", opp("o1", "A", "100.00", "初步接洽"), T0)
+    assert deliver(store, body) is True
+    assert deliver(store, json.loads(json.dumps(body))) is False
+    assert funnel(store)["stages"][0]["count"] == 1
+    assert funnel(store)["overall"]["opportunities"] == 1
+    with store.unit() as uow:
+        assert uow.session.execute(sa.select(sa.func.count()).select_from(EventLogEntry)
+                                   ).scalar_one() == 1
+
+
+def test_rebuild_from_the_log_gives_identical_results(store):
+    for body in business_story(Events()):
+        deliver(store, body)
+    before_rows, before = snapshot(store), funnel(store)
+    before_a, before_feed = funnel(store, own("A")), activity(store)
+    with store.unit() as uow:
+        done = handlers.rebuild_projections(uow, ADMIN)
+    assert done["events"] == 20
+    assert snapshot(store) == before_rows
+    assert funnel(store) == before and funnel(store, own("A")) == before_a
+    assert activity(store) == before_feed
+
+
+def test_rebuild_is_for_administrators(store):
+    with store.unit() as uow, pytest.raises(Forbidden):
+        handlers.rebuild_projections(uow, own("A"))
+
+
+def test_any_delivery_order_converges(store, tmp_path):
+    story = business_story(Events())
+    for body in story:
+        deliver(store, body)
+    for seed in range(3):
+        other = Store("analytics", Base.metadata, MIGRATIONS,
+                      f"sqlite:///{tmp_path}/shuffled{seed}.db", "memory://", relay=False)
+        other.migrate()
+        shuffled = story[:]
+        random.Random(seed).shuffle(shuffled)
+        for body in shuffled:
+            deliver(other, body)
+        assert snapshot(other, drop_zero_counts=True) == snapshot(store, drop_zero_counts=True)
+        assert funnel(other) == funnel(store)
+        other.engine.dispose()
+
+
+def test_undeclared_pipeline_orders_stages_by_probability(store):
+    e = Events()
+    # the default pipeline never announced itself; its events arrive out of stage order
+    deliver(store, e("opportunity.created", opp("o1", "A", "10", "需求确认", pipeline="dp"), T0))
+    deliver(store, e("opportunity.created", opp("o2", "A", "20", "初步接洽", pipeline="dp"), T0))
+    deliver(store, e("opportunity.lost", opp("o2", "A", "20", "输单", "lost", pipeline="dp"),
+                     T0 + timedelta(hours=1)))
+    deliver(store, e("opportunity.won", opp("o1", "A", "10", "赢单", "won", pipeline="dp"),
+                     T0 + timedelta(hours=1)))
+    deliver(store, e("opportunity.created", opp("x1", "A", "5", "初步接洽", pipeline="other"), T0))
+    result = funnel(store)  # no pipeline asked: the one with most opportunities
+    assert result["pipeline_id"] == "dp"
+    assert [(s["stage"], s["count"]) for s in result["stages"]] == [
+        ("初步接洽", 1), ("需求确认", 1), ("赢单", 1)]
+    assert funnel(store, pipeline_id="other")["stages"][0]["count"] == 1
+
+
+def test_period_edges_match_a_brute_force_count(store):
+    """Random events over four months; any period answers like counting them one by one."""
+    rng, e = random.Random(7), Events()
+    owners, bodies, opened = ["A", "B", None], [], {}
+    for i in range(300):
+        at = T0 + timedelta(minutes=rng.randrange(-40 * 24 * 60, 80 * 24 * 60))
+        kind = rng.choice(["lead.created", "customer.created", "opportunity.created",
+                           "opportunity.won"])
+        owner = rng.choice(owners)
+        if kind.startswith("lead"):
+            data = lead(f"L{i}", owner)
+        elif kind.startswith("customer"):
+            data = {"customer_id": f"C{i}", "owner_id": owner, "team_id": "t1", "name": "客户"}
+        else:
+            owner = owner or "A"
+            stage, status = ("初步接洽", "open") if kind.endswith("created") else ("赢单", "won")
+            data = opp(f"o{i}", owner, f"{rng.randrange(1, 10**6)}.{rng.randrange(100):02d}",
+                       stage, status)
+            if kind.endswith("created"):
+                opened[f"o{i}"] = (at, owner, data["amount"])
+        bodies.append(e(kind, data, at))
+    for body in bodies:
+        deliver(store, body)
+    for i in range(60):
+        a = T0 + timedelta(minutes=rng.randrange(-45 * 24 * 60, 85 * 24 * 60))
+        b = a + timedelta(minutes=rng.randrange(1, rng.choice([3, 100]) * 24 * 60))
+        if i % 3 == 0:  # on business midnights, so whole days and months are used
+            a, b = (t.astimezone(SH).replace(hour=0, minute=0).astimezone(UTC) for t in (a, b))
+            if a == b:
+                continue
+        start, end = rng.choice([(a, b), (a, b), (None, b), (a, None)])
+        who = rng.choice([ADMIN, own("A"), own("B")])
+
+        def inside(t, start=start, end=end):
+            return (start is None or t >= start) and (end is None or t < end)
+
+        def visible(owner, who=who):
+            return who.sees_all or owner is None or owner in who.visible_user_ids
+
+        expected = {t: sum(1 for body in bodies if body["type"] == t
+                           and inside(datetime.fromisoformat(body["occurred_at"]))
+                           and visible(body["data"].get("owner_id")))
+                    for t in handlers.OVERALL}
+        first = [v for v in opened.values() if inside(v[0]) and visible(v[1])]
+        result = funnel(store, who, start=start and start.isoformat(),
+                        end=end and end.isoformat())
+        assert (result["overall"]["leads"], result["overall"]["customers"],
+                result["overall"]["opportunities"], result["overall"]["won"]) == tuple(
+                    expected[t] for t in handlers.OVERALL)
+        step = result["stages"][0]
+        assert step["stage"] == "初步接洽" and step["count"] == len(first)
+        total = sum(int(round(float(v[2]) * 100)) for v in first)
+        assert step["amount"] == f"{total // 100}.{total % 100:02d}"
+
+
+def test_monthly_rollups_are_the_sum_of_the_daily_ones(store):
+    e = Events()
+    for body in business_story(e):
+        deliver(store, body)
+    for i, days in enumerate((-40, -3, 0, 29, 31, 75)):
+        deliver(store, e("opportunity.created", opp(f"m{i}", "A", f"{i}.25", "初步接洽"),
+                         T0 + timedelta(days=days)))
+    deliver(store, e("opportunity.stage_changed", moved("m1", "B", "9.99", "初步接洽", "需求确认"),
+                     T0 + timedelta(days=80)))
+    with store.engine.connect() as conn:
+        for daily, monthly in (EVENT_COUNTS, STAGE_COUNTS):
+            keys = [c for c in daily.__table__.primary_key.columns.keys() if c != "day"]
+            summed: dict = {}
+            for row in conn.execute(sa.select(daily.__table__)):
+                m = row._mapping
+                k = (*[m[c] for c in keys], m["day"].replace(day=1))
+                count, cents = summed.get(k, (0, 0))
+                summed[k] = (count + m["count"], cents + m["amount_cents"])
+            monthly_rows = {(*[r._mapping[c] for c in keys], r._mapping["day"]):
+                            (r._mapping["count"], r._mapping["amount_cents"])
+                            for r in conn.execute(sa.select(monthly.__table__))}
+            assert summed == monthly_rows
+
+
+def test_bad_funnel_input_is_a_validation_error(store):
+    with pytest.raises(ValidationFailed):
+        funnel(store, start="2026-03-02T00:00:00")  # no offset
+    with pytest.raises(ValidationFailed):
+        funnel(store, start="2026-03-02T00:00:00+08:00", end="2026-03-01T00:00:00+08:00")
+
+
+def test_poison_event_leaves_nothing_behind(store):
+    e = Events()
+    body = e("opportunity.created", opp("o1", "A", "not-a-number", "初步接洽"), T0)
+    with pytest.raises(MalformedEvent):
+        deliver(store, body)
+    with pytest.raises(MalformedEvent):
+        deliver(store, e("lead.claimed", {"name": "无编号"}, T0))
+    assert snapshot(store) == {m.__tablename__: [] for m in PROJECTIONS}
+    with store.unit() as uow:
+        assert uow.session.execute(sa.select(sa.func.count()).select_from(EventLogEntry)
+                                   ).scalar_one() == 0
+
+
+def test_unknown_types_are_only_logged(store):
+    e = Events()
+    assert deliver(store, e("contract.signed", {"contract_id": "K9", "owner_id": "A",
+                                                "total": "abc"}, T0))
+    assert all(rows == [] for rows in snapshot(store).values())
+    item = activity(store)["items"][0]
+    assert (item["type"], item["summary"], item["owner_id"]) == (
+        "contract.signed", "业务事件 contract.signed", "A")
+
+
+def test_activity_newest_first_in_scope_with_keyset_pages(store):
+    story = business_story(Events())
+    for body in story:
+        deliver(store, body)
+    feed = activity(store, limit=5)
+    assert [i["id"] for i in feed["items"]] == [b["id"] for b in reversed(story)][:5]
+    seen, cursor = [], None
+    while True:
+        page = activity(store, cursor=cursor, limit=7)
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [b["id"] for b in reversed(story)]
+
+    claimed = next(i for i in activity(store, limit=200)["items"] if i["type"] == "lead.claimed")
+    assert claimed["summary"] == "线索「张伟 / 上海星辰科技」被领取"
+    assert (claimed["subject_id"], claimed["owner_id"], claimed["source"]) == ("L1", "A", "leads")
+    assert claimed["data"]["lead_id"] == "L1"
+
+    b_items = activity(store, own("B"), limit=200)["items"]
+    assert {i["owner_id"] for i in b_items} <= {"B", None}
+    assert {i["subject_id"] for i in b_items if i["owner_id"] is None} >= {"L1", "L2", "p1"}
+    assert not any(i["subject_id"] in ("o1", "o2", "C1", "K1") for i in b_items)
+    with pytest.raises(ValidationFailed):
+        activity(store, cursor="!!!")
+    with pytest.raises(ValidationFailed):
+        activity(store, limit=0)
+
+
+def test_activity_for_a_reader_who_sees_hundreds_of_owners(store):
+    story = business_story(Events())
+    for body in story:
+        deliver(store, body)
+    wide = Principal(user_id="M", role="manager", data_scope="team_tree",
+                     visible_user_ids=frozenset({f"u{i:03d}" for i in range(450)} | {"B"}))
+    items = activity(store, wide, limit=200)["items"]
+    expected = [b["id"] for b in reversed(story) if b["data"].get("owner_id") in (None, "B")]
+    assert [i["id"] for i in items] == expected
