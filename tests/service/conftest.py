@@ -22,8 +22,9 @@ def service_config(rabbit_config, tmp_path):
 
     def make(service: str, **overrides) -> dict:
         overrides.setdefault("database_url", f"sqlite:///{tmp_path}/{service}.db")
-        settings = ServiceSettings.from_env(service, metrics_port=0,
-                                            amqp_uri=rabbit_config["AMQP_URI"], **overrides)
+        overrides.setdefault("metrics_port", 0)
+        settings = ServiceSettings.from_env(service, amqp_uri=rabbit_config["AMQP_URI"],
+                                            **overrides)
         return {**rabbit_config, **settings.nameko_config()}
 
     return make

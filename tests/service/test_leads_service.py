@@ -99,3 +99,46 @@ def test_customer_created_links_the_lead_once(leads, rabbit_config):
         publish_event(rabbit_config["AMQP_URI"], second)  # same event id: ignored
     assert call(leads, "get_lead", role="admin", user="a",
                 lead_id=lead["id"])["customer_id"] == "CUST1"
+
+
+def test_metrics_are_exported_on_the_service_port(container_factory, service_config):
+    import re
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    container = container_factory(LeadsService, service_config("leads", metrics_port=port))
+    container.start()
+
+    def value(text: str, name: str, **labels) -> float:
+        """A sample's value (0 when absent); counters are per process, so tests use deltas."""
+        for line in text.splitlines():
+            if line.startswith(name + "{") and all(f'{k}="{v}"' in line
+                                                     for k, v in labels.items()):
+                return float(re.split(r"\s+", line)[-1])
+        return 0.0
+
+    def scrape() -> str:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+
+    calls = dict(service="leads", kind="rpc", method="create_lead")
+    errors = dict(service="leads", kind="rpc", method="get_lead", error="NotFound")
+    published = dict(service="leads", type="lead.created")
+    before = scrape()
+    call(container, "create_lead", data={"name": "指标测试", "phone": "13700000000"})
+    with pytest.raises(NotFound):
+        call(container, "get_lead", lead_id="missing")
+    with eventlet.Timeout(10):
+        while value(scrape(), "crm_events_published_total", **published) \
+                == value(before, "crm_events_published_total", **published):
+            eventlet.sleep(0.05)
+    after = scrape()
+    assert value(after, "crm_entrypoint_calls_total", **calls) \
+        == value(before, "crm_entrypoint_calls_total", **calls) + 1
+    assert value(after, "crm_entrypoint_errors_total", **errors) \
+        == value(before, "crm_entrypoint_errors_total", **errors) + 1
+    assert value(after, "crm_entrypoint_duration_seconds_count", **calls) \
+        == value(before, "crm_entrypoint_duration_seconds_count", **calls) + 1
+    assert value(after, "crm_outbox_backlog", service="leads") == 0.0
