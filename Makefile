@@ -26,7 +26,7 @@ run: install infra
 	echo "  metrics:      gateway /metrics; services on ports 9101-9105"; \
 	echo "  stores:       SQLite files under var/   — Ctrl-C stops everything"; \
 	echo ""; \
-	exec $(BIN)/honcho start -f deploy/local/Procfile -d .
+	export PATH="$(CURDIR)/$(BIN):$$PATH"; exec honcho start -f deploy/local/Procfile -d .
 
 lint: install
 	$(BIN)/ruff check .
