@@ -4,10 +4,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from crmkit import timeutil
-from crmkit.errors import NotFound, ValidationFailed
+from crmkit.errors import NotFound
 from crmkit.models import money
 from crmkit.pagination import paginate
 from crmkit.principal import Principal
+from crmkit.scoping import list_scope, visible
 from crmkit.text import normalize_company, normalize_email, normalize_phone
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
@@ -36,9 +37,8 @@ def dump_contact(c: Contact) -> dict:
 
 
 def _visible(principal: Principal):
-    if principal.sees_all:
-        return sa.true()
-    return sa.or_(Customer.owner_id.is_(None), Customer.owner_id.in_(principal.visible_user_ids))
+    """SQL condition: customers in the pool (客户公海) and those of visible owners."""
+    return visible(principal, Customer.owner_id, pool=True)
 
 
 def _load(uow: UnitOfWork, principal: Principal, customer_id: str, *, lock=False) -> Customer:
@@ -107,14 +107,8 @@ def create_from_lead(uow: UnitOfWork, event: dict) -> Customer | None:
 
 def list_customers(uow: UnitOfWork, principal: Principal, scope="all", level=None, status=None,
                    owner_id=None, q=None, cursor=None, limit=None) -> dict:
-    query = sa.select(Customer).where(_visible(principal))
-    if scope == "pool":
-        query = query.where(Customer.owner_id.is_(None))
-    elif scope == "mine":
-        query = query.where(Customer.owner_id == principal.user_id)
-    elif scope != "all":
-        raise ValidationFailed("validation_error", "scope must be pool, mine or all",
-                               [{"field": "scope", "message": "unknown scope"}])
+    query = sa.select(Customer).where(_visible(principal),
+                                      list_scope(principal, scope, Customer.owner_id))
     if level:
         query = query.where(Customer.level == level)
     if status:

@@ -11,6 +11,7 @@ from crmkit import timeutil
 from crmkit.errors import Conflict, NotFound, ValidationFailed
 from crmkit.pagination import paginate
 from crmkit.principal import Principal
+from crmkit.scoping import list_scope, visible
 from crmkit.text import normalize_company, normalize_email, normalize_phone
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
@@ -57,9 +58,7 @@ def pool_rules(session, pool: str) -> rules.PoolRules:
 
 def _visible(principal: Principal):
     """SQL condition: leads the caller may see (pool leads, and those of visible owners)."""
-    if principal.sees_all:
-        return sa.true()
-    return sa.or_(Lead.owner_id.is_(None), Lead.owner_id.in_(principal.visible_user_ids))
+    return visible(principal, Lead.owner_id, pool=True)
 
 
 def _load(uow: UnitOfWork, principal: Principal, lead_id: str, *, lock: bool = False,
@@ -118,14 +117,9 @@ def create_lead(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
 
 def list_leads(uow: UnitOfWork, principal: Principal, scope: str = "all", status=None,
                source=None, owner_id=None, q=None, cursor=None, limit=None) -> dict:
-    query = sa.select(Lead).where(_visible(principal))
+    query = sa.select(Lead).where(_visible(principal), list_scope(principal, scope, Lead.owner_id))
     if scope == "pool":
-        query = query.where(Lead.owner_id.is_(None), Lead.status.not_in(rules.CLOSED))
-    elif scope == "mine":
-        query = query.where(Lead.owner_id == principal.user_id)
-    elif scope != "all":
-        raise ValidationFailed("validation_error", "scope must be pool, mine or all",
-                               [{"field": "scope", "message": "unknown scope"}])
+        query = query.where(Lead.status.not_in(rules.CLOSED))
     if status:
         query = query.where(Lead.status == status)
     if source:

@@ -13,6 +13,7 @@ from crmkit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmkit.models import money
 from crmkit.pagination import paginate
 from crmkit.principal import Principal
+from crmkit.scoping import visible
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
 from services.sales import events
@@ -65,9 +66,7 @@ def _stages(rows: list[PipelineStage]) -> list[rules.Stage]:
 
 def _visible(principal: Principal):
     """SQL condition: opportunities whose owner the caller may see."""
-    if principal.sees_all:
-        return sa.true()
-    return Opportunity.owner_id.in_(principal.visible_user_ids)
+    return visible(principal, Opportunity.owner_id)
 
 
 def _load(uow: UnitOfWork, principal: Principal, opportunity_id: str, *,

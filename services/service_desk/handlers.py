@@ -12,6 +12,7 @@ from crmkit import timeutil
 from crmkit.errors import Forbidden, NotFound, ValidationFailed
 from crmkit.pagination import paginate
 from crmkit.principal import Principal
+from crmkit.scoping import visible
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
 from services.service_desk import events
@@ -43,12 +44,7 @@ def _may_see_user(principal: Principal, user_id: str) -> bool:
 def _visible(principal: Principal):
     """SQL condition: tickets the caller owns or is assigned, or whose owner or assignee
     is in the caller's scope."""
-    if principal.sees_all:
-        return sa.true()
-    users = set(principal.visible_user_ids)
-    if principal.user_id:
-        users.add(principal.user_id)
-    return sa.or_(Ticket.owner_id.in_(users), Ticket.assignee_id.in_(users))
+    return visible(principal, Ticket.owner_id, Ticket.assignee_id)
 
 
 def _load(uow: UnitOfWork, principal: Principal, ticket_id: str) -> Ticket:
