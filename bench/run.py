@@ -106,7 +106,7 @@ async def bench(base: str, connections: list[int], seconds: float) -> list[Resul
         rules = await client.put("/api/v1/lead-pools/default/rules",
                                  headers={"Authorization": f"Bearer {admin}"},
                                  json={"follow_up_days": 15, "max_leads_per_rep": 100000,
-                                       "max_claims_per_day": 100000, "reclaim_cooldown_days": 7,
+                                       "max_claims_per_day": 10000, "reclaim_cooldown_days": 7,
                                        "warn_days_before": 2})
         rules.raise_for_status()
         for n in connections:
