@@ -6,13 +6,13 @@ of ``domain/`` and reports what happened as events on the unit of work.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from crmkit import timeutil
 from crmkit.errors import Forbidden, NotFound, ValidationFailed
 from crmkit.pagination import paginate
 from crmkit.principal import Principal
 from crmkit.scoping import visible
+from crmkit.sequences import next_value
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
 from services.service_desk import events
@@ -21,9 +21,6 @@ from services.service_desk.models import Ticket, TicketSequence
 from services.service_desk.schemas import TicketCreate
 
 OPENERS = ("admin", "manager", "sales", "service")
-_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-
-
 def dump_ticket(t: Ticket) -> dict:
     return {
         "id": t.id, "number": t.number, "customer_id": t.customer_id,
@@ -56,22 +53,10 @@ def _load(uow: UnitOfWork, principal: Principal, ticket_id: str) -> Ticket:
 
 
 def next_number(session, year: int) -> str:
-    """Take the year's next ticket number in the caller's transaction.
-
-    One atomic upsert on the year's counter row: concurrent creators (any number
-    of replicas) queue on that row's lock, so no two tickets get the same
-    number, and a rolled-back ticket gives its number back.
-    """
-    dialect = session.bind.dialect.name
-    try:
-        insert = _UPSERTS[dialect]
-    except KeyError:
-        raise RuntimeError(f"ticket numbers need PostgreSQL or SQLite, not {dialect}") from None
-    stmt = (insert(TicketSequence).values(year=year, last_value=1)
-            .on_conflict_do_update(index_elements=[TicketSequence.year],
-                                   set_={"last_value": TicketSequence.last_value + 1})
-            .returning(TicketSequence.last_value))
-    return tickets.ticket_number(year, session.execute(stmt).scalar_one())
+    """Take the year's next ticket number in the caller's transaction (crmkit.sequences)."""
+    value = next_value(session, TicketSequence, TicketSequence.year, TicketSequence.last_value,
+                       year)
+    return tickets.ticket_number(year, value)
 
 
 def create_ticket(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
