@@ -17,16 +17,9 @@ install: $(STAMP)
 infra:
 	@bash deploy/local/ensure-infra.sh
 
+# REPLICAS="leads=2 analytics=2" runs more replicas (their stores move to local PostgreSQL)
 run: install infra
-	@mkdir -p var
-	@set -a; source deploy/local/dev.env; set +a; \
-	echo ""; \
-	echo "  CRM gateway:  http://127.0.0.1:$$GATEWAY_PORT   (API docs: http://127.0.0.1:$$GATEWAY_PORT/docs)"; \
-	echo "  admin login:  $$CRM_ADMIN_USER / $$CRM_ADMIN_PASSWORD   (development values from deploy/local/dev.env)"; \
-	echo "  metrics:      gateway /metrics; services on ports 9101-9105"; \
-	echo "  stores:       SQLite files under var/   — Ctrl-C stops everything"; \
-	echo ""; \
-	export PATH="$(CURDIR)/$(BIN):$$PATH"; exec honcho start -f deploy/local/Procfile -d .
+	@REPLICAS="$(REPLICAS)" bash deploy/local/run.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -34,7 +27,7 @@ lint: install
 test: install
 	@bash deploy/local/ensure-infra.sh --need-postgres
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests/unit tests/gateway tests/store -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/unit tests/gateway tests/store tests/deploy -q -p no:cacheprovider
 	$(BIN)/nameko test tests/service -q -p no:cacheprovider
 	$(BIN)/python -m pytest tests/e2e -q -p no:cacheprovider
 

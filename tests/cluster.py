@@ -39,10 +39,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def create_vhost(name: str) -> None:
+def create_vhost(name: str, queue_type: str = "quorum") -> None:
+    """A vhost whose durable queues are quorum queues by default, as in production."""
     auth = ("guest", "guest")
     vhost = quote(name, safe="")
-    httpx.put(f"{RABBIT_API}/api/vhosts/{vhost}", auth=auth).raise_for_status()
+    httpx.put(f"{RABBIT_API}/api/vhosts/{vhost}", auth=auth,
+              json={"default_queue_type": queue_type}).raise_for_status()
     httpx.put(f"{RABBIT_API}/api/permissions/{vhost}/guest", auth=auth,
               json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
 
