@@ -61,8 +61,10 @@ class Cluster:
     extra_env: dict[str, str] = field(default_factory=dict)
     vhost: str = field(default_factory=lambda: f"crm-e2e-{uuid.uuid4().hex[:8]}")
     port: int = field(default_factory=free_port)
+    metrics: bool = False               # give every replica its own metrics port
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     databases: list[str] = field(default_factory=list)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def amqp_uri(self) -> str:
@@ -121,6 +123,9 @@ class Cluster:
 
     def start_service(self, name: str, replica: int = 0, **env_overrides: str):
         env = {**self._env, **env_overrides}
+        if self.metrics:
+            port = self.metrics_ports.setdefault(f"{name}-{replica}", free_port())
+            env[f"{name.upper()}_METRICS_PORT"] = str(port)
         return self._spawn(f"{name}-{replica}",
                            [sys.executable, "-m", "crmkit.runner", SERVICES[name]], env)
 
@@ -156,6 +161,10 @@ class Cluster:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+    def scrape(self, key: str) -> str:
+        """The Prometheus text of one replica (``cluster.metrics`` must be on)."""
+        return httpx.get(f"http://127.0.0.1:{self.metrics_ports[key]}/metrics", timeout=5).text
 
     def log(self, key: str) -> str:
         path = self.workdir / f"{key}.log"
