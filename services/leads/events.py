@@ -11,17 +11,26 @@ LEAD_RELEASED = "lead.released"
 LEAD_ASSIGNED = "lead.assigned"
 LEAD_FOLLOWED_UP = "lead.followed_up"
 LEAD_CONVERTED = "lead.converted"
+LEAD_TRANSFERRED = "lead.transferred"
+LEAD_RETURNED = "lead.returned_to_pool"
+LEAD_DEADLINE_WARNING = "lead.deadline_warning"
+LEAD_LOCKED = "lead.locked"
+LEAD_UNLOCKED = "lead.unlocked"
+POOL_RULES_CHANGED = "lead_pool.rules_changed"
+POOL_CREATED = "lead_pool.created"
+POOL_MEMBERS_CHANGED = "lead_pool.members_changed"
 
 # consumed
 CUSTOMER_CREATED = ("customers", "customer.created")
 
 
 def lead_summary(lead) -> dict:
-    """The fields every lead event carries."""
+    """The fields every lead event carries (``lead`` is a row or anything with its fields)."""
+    get = lead.get if isinstance(lead, dict) else lambda k: getattr(lead, k)
     return {
-        "lead_id": lead.id, "name": lead.name, "company": lead.company, "source": lead.source,
-        "pool": lead.pool, "status": lead.status, "owner_id": lead.owner_id,
-        "follow_up_deadline": iso(lead.follow_up_deadline),
+        "lead_id": get("id"), "name": get("name"), "company": get("company"),
+        "source": get("source"), "pool": get("pool"), "status": get("status"),
+        "owner_id": get("owner_id"), "follow_up_deadline": iso(get("follow_up_deadline")),
     }
 
 

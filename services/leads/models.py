@@ -40,6 +40,16 @@ class Lead(Base):
     follow_up_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     customer_id: Mapped[str | None] = mapped_column(sa.String(32))
+    locked: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false(),
+                                         nullable=False)
+    locked_by: Mapped[str | None] = mapped_column(sa.String(32))
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: claim + the source's not_converted_days (null: no such rule)
+    convert_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the earlier of follow_up_deadline and convert_deadline: what the return job looks at
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the due_at the owner was last warned about (a moved deadline warns again)
+    warned_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     phone_norm: Mapped[str | None] = mapped_column(sa.String(40))
     email_norm: Mapped[str | None] = mapped_column(sa.String(200))
     company_norm: Mapped[str | None] = mapped_column(sa.String(200))
@@ -54,6 +64,7 @@ class Lead(Base):
         sa.Index("ix_leads_email_norm", "email_norm"),
         sa.Index("ix_leads_company_norm", "company_norm"),
         sa.Index("ix_leads_deadline", "follow_up_deadline"),
+        sa.Index("ix_leads_due", "due_at"),
     )
 
 
@@ -93,5 +104,47 @@ class PoolRulesRow(Base):
     max_claims_per_day: Mapped[int] = mapped_column(sa.Integer, default=50)
     reclaim_cooldown_days: Mapped[int] = mapped_column(sa.Integer, default=7)
     warn_days_before: Mapped[int] = mapped_column(sa.Integer, default=2)
+    return_conditions: Mapped[list | None] = mapped_column(sa.JSON)
     updated_by: Mapped[str | None] = mapped_column(sa.String(32))
     updated_at: Mapped[datetime] = updated_column()
+
+
+class LeadPool(Base):
+    """A named public pool; ``default`` exists without a row and has every user as member."""
+
+    __tablename__ = "lead_pools"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    title: Mapped[str | None] = mapped_column(sa.String(100))
+    created_by: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = created_column()
+
+
+class LeadPoolMember(Base):
+    __tablename__ = "lead_pool_members"
+
+    pool: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("lead_pools.name"),
+                                      primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    added_by: Mapped[str | None] = mapped_column(sa.String(32))
+    added_at: Mapped[datetime] = created_column()
+
+    __table_args__ = (sa.Index("ix_lead_pool_members_user", "user_id"),)
+
+
+class LeadAction(Base):
+    """The lead's action log: who changed what, when (one row per changed field)."""
+
+    __tablename__ = "lead_actions"
+
+    id: Mapped[str] = id_column()
+    lead_id: Mapped[str] = mapped_column(sa.String(32), sa.ForeignKey("leads.id"))
+    actor_id: Mapped[str | None] = mapped_column(sa.String(32))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    field: Mapped[str | None] = mapped_column(sa.String(40))
+    from_value: Mapped[str | None] = mapped_column(sa.Text)
+    to_value: Mapped[str | None] = mapped_column(sa.Text)
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    at: Mapped[datetime] = created_column()
+
+    __table_args__ = (sa.Index("ix_lead_actions_lead", "lead_id", "id"),)

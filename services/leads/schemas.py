@@ -6,8 +6,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from crmkit.text import normalize_phone
+
 Source = Literal["website", "expo", "referral", "cold_call", "ad", "import", "other"]
 Kind = Literal["call", "visit", "email", "wechat", "meeting", "other"]
+
+
+def check_phone(v: str | None) -> str | None:
+    """A phone must have 5 to 20 digits once normalised (+86 prefix, spaces, dashes dropped)."""
+    if not v:
+        return None
+    digits = normalize_phone(v) or ""
+    if not 5 <= len(digits) <= 20:
+        raise ValueError("phone must have 5 to 20 digits")
+    return v
 
 
 class _Input(BaseModel):
@@ -31,9 +43,7 @@ class LeadCreate(_Input):
     @field_validator("phone")
     @classmethod
     def _phone_has_digits(cls, v: str | None) -> str | None:
-        if v and not any(ch.isdigit() for ch in v):
-            raise ValueError("phone must contain digits")
-        return v or None
+        return check_phone(v)
 
 
 class LeadUpdate(_Input):
@@ -50,6 +60,11 @@ class LeadUpdate(_Input):
     notes: str | None = Field(default=None, max_length=5000)
     tags: list[str] | None = Field(default=None, max_length=50)
 
+    @field_validator("phone")
+    @classmethod
+    def _phone_has_digits(cls, v: str | None) -> str | None:
+        return check_phone(v)
+
 
 class FollowUpCreate(_Input):
     kind: Kind
@@ -65,9 +80,29 @@ class FollowUpCreate(_Input):
         return v
 
 
+class ReturnConditionInput(_Input):
+    """Return rule for leads of ``sources`` (omitted/null: every source)."""
+
+    sources: list[Source] | None = Field(default=None, min_length=1)
+    no_follow_up_days: int | None = Field(default=None, ge=1, le=365)
+    not_converted_days: int | None = Field(default=None, ge=1, le=3650)
+
+
 class PoolRulesInput(_Input):
     follow_up_days: int = Field(default=15, ge=1, le=365)
     max_leads_per_rep: int = Field(default=200, ge=1, le=100000)
     max_claims_per_day: int = Field(default=50, ge=1, le=10000)
     reclaim_cooldown_days: int = Field(default=7, ge=0, le=365)
     warn_days_before: int = Field(default=2, ge=0, le=365)
+    return_conditions: list[ReturnConditionInput] = Field(default_factory=list, max_length=20)
+
+
+class TransferInput(_Input):
+    owner_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PoolCreate(_Input):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    title: str | None = Field(default=None, max_length=100)
+    members: list[str] = Field(default_factory=list, max_length=1000)

@@ -1,13 +1,19 @@
 """The leads service (线索 / 公海池): thin Nameko entrypoints over ``handlers``."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from nameko.timer import timer
 
 from crmkit.events import handles
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.leads import events, handlers
 from services.leads.models import Base
+
+#: seconds between two runs of the return job (every replica runs it; they do not collide)
+RETURN_JOB_INTERVAL = float(os.environ.get("LEADS_RETURN_JOB_INTERVAL", "300"))
 
 
 class LeadsService(ServiceBase):
@@ -21,10 +27,10 @@ class LeadsService(ServiceBase):
 
     @rpc
     def list_leads(self, scope="all", status=None, source=None, owner_id=None, q=None,
-                   cursor=None, limit=None):
+                   cursor=None, limit=None, pool=None):
         with self.db.unit() as uow:
             return handlers.list_leads(uow, self.principal, scope, status, source, owner_id,
-                                       q, cursor, limit)
+                                       q, cursor, limit, pool)
 
     @rpc
     def get_lead(self, lead_id):
@@ -52,6 +58,21 @@ class LeadsService(ServiceBase):
             return handlers.assign_lead(uow, self.principal, lead_id, owner_id)
 
     @rpc
+    def transfer_lead(self, lead_id, data):
+        with self.db.unit() as uow:
+            return handlers.transfer_lead(uow, self.principal, lead_id, data)
+
+    @rpc
+    def lock_lead(self, lead_id, reason=None):
+        with self.db.unit() as uow:
+            return handlers.set_lock(uow, self.principal, lead_id, True, reason)
+
+    @rpc
+    def unlock_lead(self, lead_id, reason=None):
+        with self.db.unit() as uow:
+            return handlers.set_lock(uow, self.principal, lead_id, False, reason)
+
+    @rpc
     def add_follow_up(self, lead_id, data):
         with self.db.unit() as uow:
             return handlers.add_follow_up(uow, self.principal, lead_id, data)
@@ -60,6 +81,36 @@ class LeadsService(ServiceBase):
     def convert_lead(self, lead_id):
         with self.db.unit() as uow:
             return handlers.convert_lead(uow, self.principal, lead_id)
+
+    @rpc
+    def list_lead_actions(self, lead_id, cursor=None, limit=None):
+        with self.db.unit() as uow:
+            return handlers.list_actions(uow, self.principal, lead_id, cursor, limit)
+
+    @rpc
+    def import_rows(self, header, rows, start_row=2, pool="default"):
+        with self.db.unit() as uow:
+            return handlers.import_rows(uow, self.principal, header, rows, start_row, pool)
+
+    @rpc
+    def list_pools(self):
+        with self.db.unit() as uow:
+            return handlers.list_pools(uow, self.principal)
+
+    @rpc
+    def get_pool(self, pool):
+        with self.db.unit() as uow:
+            return handlers.get_pool(uow, self.principal, pool)
+
+    @rpc
+    def create_pool(self, data):
+        with self.db.unit() as uow:
+            return handlers.create_pool(uow, self.principal, data)
+
+    @rpc
+    def change_pool_members(self, pool, add=None, remove=None):
+        with self.db.unit() as uow:
+            return handlers.change_members(uow, self.principal, pool, add or [], remove or [])
 
     @rpc
     def get_pool_rules(self, pool):
@@ -75,6 +126,20 @@ class LeadsService(ServiceBase):
     def preview_pool_rules(self, pool, rules=None):
         with self.db.unit() as uow:
             return handlers.preview_pool_rules(uow, self.principal, pool, rules)
+
+    @rpc
+    def run_return_job(self, pool=None):
+        """Operator trigger (admins): run the return job now, for one pool or all."""
+        self.principal.require_role("admin")
+        if pool is not None:
+            with self.db.unit() as uow:
+                handlers.pool_rules(uow.session, pool)  # unknown pool -> 404
+        return handlers.run_return_job(self.db.unit, pool)
+
+    @timer(interval=RETURN_JOB_INTERVAL)
+    def return_job(self):
+        """Every replica ticks; conditional UPDATEs make each lead move (and warn) once."""
+        return handlers.run_return_job(self.db.unit)
 
     @handles(*events.CUSTOMER_CREATED)
     def on_customer_created(self, event):
