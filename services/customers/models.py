@@ -46,6 +46,13 @@ class Customer(Base):
     created_by: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = updated_column()
+    # the public pool (客户公海) and merges
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    previous_owner_id: Mapped[str | None] = mapped_column(sa.String(32))
+    last_deal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    merged_into: Mapped[str | None] = mapped_column(sa.String(32), index=True)
 
     __table_args__ = (
         sa.Index("ix_customers_owner", "owner_id", "id"),
@@ -67,3 +74,101 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(sa.String(200))
     is_primary: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = created_column()
+
+    __table_args__ = (
+        # exactly one primary contact per customer, enforced by the store as well
+        sa.Index("uq_contacts_one_primary", "customer_id", unique=True,
+                 postgresql_where=sa.text("is_primary"), sqlite_where=sa.text("is_primary")),
+    )
+
+
+class CustomerAction(Base):
+    """操作记录: who changed what on a customer, from what to what."""
+
+    __tablename__ = "customer_actions"
+
+    id: Mapped[str] = id_column()
+    customer_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    actor_id: Mapped[str | None] = mapped_column(sa.String(32))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    field: Mapped[str | None] = mapped_column(sa.String(40))
+    from_value: Mapped[str | None] = mapped_column(sa.Text)
+    to_value: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class FollowUp(Base):
+    """A follow-up record (跟进记录): a call, a visit... that happened."""
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[str] = id_column()
+    customer_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    author_id: Mapped[str | None] = mapped_column(sa.String(32))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    content: Mapped[str] = mapped_column(sa.Text)
+    happened_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_at: Mapped[datetime] = created_column()
+
+
+class FollowUpPlan(Base):
+    """A follow-up / visit plan (跟进计划 / 拜访计划) on the owner's calendar."""
+
+    __tablename__ = "follow_up_plans"
+
+    id: Mapped[str] = id_column()
+    customer_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    owner_id: Mapped[str | None] = mapped_column(sa.String(32))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(20), default="planned")
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()
+
+    __table_args__ = (
+        sa.Index("ix_plans_owner_time", "owner_id", "scheduled_at"),
+        sa.Index("ix_plans_due", "scheduled_at", postgresql_where=sa.text(
+            "status = 'planned' AND reminded_at IS NULL"), sqlite_where=sa.text(
+            "status = 'planned' AND reminded_at IS NULL")),
+    )
+
+
+class CustomerContract(Base):
+    """Contracts seen signed for a customer (``contract.signed``, once per contract)."""
+
+    __tablename__ = "customer_contracts"
+
+    contract_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    number: Mapped[str | None] = mapped_column(sa.String(64))
+    total: Mapped[Decimal | None] = mapped_column(Money)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CreditLimitChange(Base):
+    """信用额度 history: every change with its reason."""
+
+    __tablename__ = "credit_limit_changes"
+
+    id: Mapped[str] = id_column()
+    customer_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    from_limit: Mapped[Decimal] = mapped_column(Money)
+    to_limit: Mapped[Decimal] = mapped_column(Money)
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    actor_id: Mapped[str | None] = mapped_column(sa.String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class PoolRulesRow(Base):
+    """The customer public pool's rules (one row, ``id = 'default'``)."""
+
+    __tablename__ = "customer_pool_rules"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    rules: Mapped[dict] = mapped_column(sa.JSON)
+    updated_by: Mapped[str | None] = mapped_column(sa.String(32))
+    updated_at: Mapped[datetime] = updated_column()

@@ -1,0 +1,101 @@
+"""The 360° view's assembly in the gateway: parallel sections, each failing on its own."""
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from crmkit.errors import DomainError, NotFound, ServiceUnavailable
+from gateway.routers import customers as router
+
+BASE = {"customer": {"id": "C1", "name": "北京华信科技有限公司"}, "contacts": [],
+        "follow_ups": [], "plans": []}
+
+
+class FakeRpc:
+    """Answers by (service, method): a value, an exception, or a delay in seconds."""
+
+    def __init__(self, answers: dict):
+        self.answers = answers
+        self.calls: list[tuple[str, str, dict]] = []
+        self.in_flight = self.max_in_flight = 0
+
+    async def call(self, service, method, *, principal=None, timeout=None, **kwargs):
+        self.calls.append((service, method, kwargs))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            answer = self.answers.get((service, method), {"items": [], "next_cursor": None})
+            if isinstance(answer, float):
+                await asyncio.sleep(answer)
+                return {"items": []}
+            await asyncio.sleep(0.01)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        finally:
+            self.in_flight -= 1
+
+
+def user(role: str = "sales"):
+    return SimpleNamespace(role=role, principal={"user_id": "u1", "role": role})
+
+
+@pytest.fixture(autouse=True)
+def short_budget(monkeypatch):
+    monkeypatch.setattr(router, "OVERVIEW_TIMEOUT", 0.2)
+
+
+def view(rpc, role="sales"):
+    return asyncio.run(router.overview("C1", user(role), rpc))
+
+
+def unknown_method() -> DomainError:
+    error = DomainError("internal_error", "The service failed to process the request")
+    error.status = 500
+    return error
+
+
+def test_every_section_in_parallel_with_the_customer_first():
+    rpc = FakeRpc({("customers", "customer_overview"): BASE,
+                   ("analytics", "customer_profile"): {"rfm": "A"}})
+    body = view(rpc)
+    assert rpc.calls[0][:2] == ("customers", "customer_overview")
+    assert {c[2]["customer_id"] for c in rpc.calls} == {"C1"}
+    assert rpc.max_in_flight == len(router.OVERVIEW_SECTIONS)       # fanned out at once
+    assert body["customer"]["id"] == "C1" and body["partial"] is False
+    assert list(body["sections"]) == list(router.OVERVIEW_SECTIONS)
+    assert body["sections"]["profile"] == {"available": True, "data": {"rfm": "A"}}
+
+
+def test_failing_slow_and_missing_sections_do_not_fail_the_view():
+    rpc = FakeRpc({("customers", "customer_overview"): BASE,
+                   ("sales", "list_quotes"): unknown_method(),
+                   ("service_desk", "list_returns"): 5.0,                  # far past 0.2 s
+                   ("analytics", "customer_profile"): ServiceUnavailable(
+                       "service_unavailable", "Service 'analytics' is not running")})
+    body = view(rpc)
+    sections = body["sections"]
+    assert body["partial"] is True
+    assert sections["quotes"] == {"available": False, "error": {
+        "code": "internal_error", "message": "The service failed to process the request"}}
+    assert sections["returns"]["available"] is False
+    assert sections["returns"]["error"]["code"] == "service_timeout"
+    assert sections["profile"]["error"]["code"] == "service_unavailable"
+    assert sections["opportunities"]["available"] is True
+
+
+def test_a_customer_outside_the_scope_is_404_and_nothing_else_is_called():
+    rpc = FakeRpc({("customers", "customer_overview"): NotFound("customer_not_found", "no")})
+    with pytest.raises(NotFound):
+        view(rpc)
+    assert [c[:2] for c in rpc.calls] == [("customers", "customer_overview")]
+
+
+def test_sections_the_role_may_not_read_are_unavailable_without_a_call():
+    rpc = FakeRpc({("customers", "customer_overview"): BASE})
+    body = view(rpc, role="service")          # no opportunities.read for the service role
+    assert body["sections"]["opportunities"]["error"]["code"] == "forbidden"
+    assert body["sections"]["tickets"]["available"] is True
+    assert not [c for c in rpc.calls if c[0] == "sales"]
