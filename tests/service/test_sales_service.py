@@ -212,8 +212,11 @@ def test_manager_creates_a_pipeline(call, tap):
 def test_pipeline_rules(call):
     ok = [{"name": "跟进", "probability": 50}, {"name": "赢", "probability": 100},
           {"name": "输", "probability": 0}]
+    mine = call(REP_A_P, "create_pipeline", data={"name": "我的流程", "stages": ok})  # 自定义流程
+    assert mine["created_by"] == REP_A
     with pytest.raises(Forbidden):
-        call(REP_A_P, "create_pipeline", data={"name": "我的流程", "stages": ok})
+        call(principal("svc1", "service"), "create_pipeline", data={"name": "客服流程",
+                                                                    "stages": ok})
     call(ADMIN_P, "create_pipeline", data={"name": "大客户流程", "stages": ok})
     with pytest.raises(Conflict) as err:
         call(MANAGER_P, "create_pipeline", data={"name": " 大客户流程 ", "stages": ok})
@@ -236,7 +239,7 @@ def test_pipeline_rules(call):
     with pytest.raises(ValidationFailed) as err:
         call(MANAGER_P, "create_pipeline", data={"name": "", "stages": ok})
     assert err.value.details[0]["field"] == "name"
-    assert len(call(REP_A_P, "list_pipelines")["items"]) == 2
+    assert len(call(REP_A_P, "list_pipelines")["items"]) == 3
 
 
 # -- opportunities -----------------------------------------------------------------------------
