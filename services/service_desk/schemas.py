@@ -5,9 +5,11 @@ in these models and are ignored when sent.
 """
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Channel = Literal["phone", "email", "web", "wechat"]
 Category = Literal["complaint", "inquiry", "fault", "suggestion"]
@@ -27,3 +29,65 @@ class TicketCreate(_Input):
     category: Category
     priority: Priority = "normal"
     assignee_id: str | None = Field(default=None, max_length=32)
+
+
+class TicketComment(_Input):
+    body: str = Field(min_length=1, max_length=10000)
+    internal: bool = False
+
+
+class TicketRating(_Input):
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class SlaPolicyInput(_Input):
+    priority: Priority
+    category: Category | None = None
+    first_response_minutes: int = Field(gt=0, le=525600)
+    resolution_minutes: int = Field(gt=0, le=525600)
+
+
+class CalendarDayInput(_Input):
+    date: dt.date
+    kind: Literal["holiday", "workday"]
+    name: str | None = Field(default=None, max_length=100)
+
+
+class ReturnLineInput(_Input):
+    line_id: str = Field(min_length=1, max_length=32)
+    quantity: Decimal = Field(gt=0, max_digits=15, decimal_places=3)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ReturnCreate(_Input):
+    contract_id: str = Field(min_length=1, max_length=32)
+    customer_id: str = Field(min_length=1, max_length=32)
+    lines: list[ReturnLineInput] = Field(min_length=1, max_length=200)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class RefundInput(_Input):
+    amount: Decimal = Field(gt=0, max_digits=16, decimal_places=2)
+
+
+class WorkOrderCreate(_Input):
+    customer_id: str = Field(min_length=1, max_length=32)
+    contract_id: str | None = Field(default=None, max_length=32)
+    kind: Literal["test", "installation", "demonstration", "repair"]
+    scheduled_at: dt.datetime
+    assignee_id: str = Field(min_length=1, max_length=32)
+    address: str | None = Field(default=None, max_length=300)
+    notes: str | None = Field(default=None, max_length=5000)
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("scheduled_at needs a time zone offset")
+        return value
+
+
+class WorkOrderComplete(_Input):
+    workload_hours: Decimal = Field(gt=0, le=1000, max_digits=6, decimal_places=2)
+    result: str = Field(min_length=1, max_length=5000)

@@ -43,7 +43,13 @@ ENVELOPE = {"id", "type", "version", "occurred_at", "source", "actor_id", "corre
 TICKET_FIELDS = {"ticket_id", "number", "customer_id", "owner_id", "assignee_id", "title",
                  "channel", "category", "priority", "status", "first_response_due",
                  "resolution_due"}
-SLA_HOURS = {"urgent": (1, 4), "high": (4, 24), "normal": (8, 72), "low": (24, 168)}
+MONDAY_9 = datetime.fromisoformat("2026-03-09T09:00:00+08:00")  # business hours 9–12, 13–18
+SLA_DUE = {  # opened Monday 09:00 Beijing: (first response, resolution), business hours
+    "urgent": ("2026-03-09T10:00:00+08:00", "2026-03-09T14:00:00+08:00"),
+    "high": ("2026-03-09T14:00:00+08:00", "2026-03-10T18:00:00+08:00"),
+    "normal": ("2026-03-09T18:00:00+08:00", "2026-03-11T18:00:00+08:00"),
+    "low": ("2026-03-10T18:00:00+08:00", "2026-03-13T18:00:00+08:00"),
+}
 
 
 @pytest.fixture
@@ -76,15 +82,18 @@ def hours_after(later: str, earlier: str) -> float:
 def test_ticket_is_created_numbered_with_sla_and_announced(desk, call, rabbit_config):
     tap = EventTap(rabbit_config["AMQP_URI"], "service_desk")
     try:
-        ticket = new_ticket(call, priority="urgent", owner_id=AGENT_C, status="closed",
-                            number="TK-1999-000001", first_response_due="2000-01-01T00:00:00Z")
+        with timeutil.freeze(datetime.fromisoformat("2026-03-09T10:00:00+08:00")):
+            ticket = new_ticket(call, priority="urgent", owner_id=AGENT_C, status="closed",
+                                number="TK-1999-000001",
+                                first_response_due="2000-01-01T00:00:00Z")
         year = timeutil.business_day(datetime.fromisoformat(ticket["created_at"])).year
         assert ticket["number"] == f"TK-{year}-000001"
         assert ticket["status"] == "open" and ticket["priority"] == "urgent"
         assert ticket["owner_id"] == AGENT_A and ticket["team_id"] == TEAM  # client fields ignored
         assert ticket["assignee_id"] is None
         assert hours_after(ticket["first_response_due"], ticket["created_at"]) == 1
-        assert hours_after(ticket["resolution_due"], ticket["created_at"]) == 4
+        # four business hours from 10:00: 10–12 and 13–15 (the lunch break does not count)
+        assert hours_after(ticket["resolution_due"], ticket["created_at"]) == 5
         assert ticket["created_at"].endswith("+00:00")
         assert call(A, "get_ticket", ticket_id=ticket["id"]) == ticket
 
@@ -102,14 +111,19 @@ def test_ticket_is_created_numbered_with_sla_and_announced(desk, call, rabbit_co
         tap.close()
 
 
-def test_sla_deadlines_follow_priority(call):
-    for priority, (first_response, resolution) in SLA_HOURS.items():
-        ticket = new_ticket(call, priority=priority, category="inquiry", channel="wechat")
-        assert hours_after(ticket["first_response_due"], ticket["created_at"]) == first_response
-        assert hours_after(ticket["resolution_due"], ticket["created_at"]) == resolution
-    default = new_ticket(call)
+def at(value: str) -> str:
+    return timeutil.iso(datetime.fromisoformat(value))
+
+
+def test_sla_deadlines_follow_priority_in_business_hours(call):
+    with timeutil.freeze(MONDAY_9):
+        for priority, (first_response, resolution) in SLA_DUE.items():
+            ticket = new_ticket(call, priority=priority, category="inquiry", channel="wechat")
+            assert ticket["first_response_due"] == at(first_response)
+            assert ticket["resolution_due"] == at(resolution)
+        default = new_ticket(call)
     assert default["priority"] == "normal"
-    assert hours_after(default["resolution_due"], default["created_at"]) == 72
+    assert default["resolution_due"] == at(SLA_DUE["normal"][1])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
