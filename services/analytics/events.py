@@ -1,4 +1,6 @@
-"""Events the analytics service consumes (catalogue: docs/events.md). It emits none.
+"""Events the analytics service consumes and emits (catalogue: docs/events.md).
+
+It emits one: ``customer.churn_risk`` (exchange ``analytics.events``).
 
 Every event of every service arrives on ONE durable queue, ``analytics.events``,
 bound to the topic exchanges ``<source>.events`` with ``#``. Only the fields
@@ -44,7 +46,49 @@ PIPELINE_CREATED = "pipeline.created"
 # category, priority, status, ...}
 TICKET_CREATED = "ticket.created"
 
-# Types counted per business day, owner and team (the rollup behind the funnel's overall
-# conversion and, later, briefings and rankings). Other types are only logged.
-COUNTED = (*LEAD_EVENTS, *CUSTOMER_EVENTS, *OPPORTUNITY_EVENTS, TICKET_CREATED)
+TICKET_RESOLVED = "ticket.resolved"
+TICKET_CLOSED = "ticket.closed"
+TICKET_SLA_BREACHED = "ticket.sla_breached"
+# customers: data {customer_id, owner_id, team_id, ..., follow_up_id, kind, happened_at}
+CUSTOMER_FOLLOWED_UP = "customer.followed_up"
+# customers: data {survivor_id, merged_id, owner_id, ...}: the merged customer's value,
+# products, tickets and opportunities move to the survivor
+CUSTOMER_MERGED = "customer.merged"
+# sales: contract_summary {contract_id, number, customer_id, owner_id, team_id, status,
+# total, currency} (+ signed_at, lines [{product_id, sku, name, quantity, amount}] on signed)
+CONTRACT_SIGNED = "contract.signed"
+CONTRACT_CANCELLED = "contract.cancelled"
+# sales: instalment_summary {instalment_id, contract_id, customer_id, owner_id, team_id,
+# due_date, amount, paid_amount, outstanding, status} (+ payment_id, amount, paid_at on paid)
+RECEIVABLE_OVERDUE = "receivable.overdue"
+PAYMENT_RECEIVED = "payment.received"
+# service_desk: return_summary {return_id, customer_id, owner_id, team_id, total_value,...}
+RETURN_REQUESTED = "return.requested"
+RETURN_REFUNDED = "return.refunded"  # + refund_amount
+# service_desk: work_order_summary {work_order_id, customer_id, owner_id, team_id, ...}
+WORK_ORDER_COMPLETED = "work_order.completed"  # + workload_hours
+
+TICKET_EVENTS = ("ticket.created", "ticket.assigned", "ticket.commented", "ticket.started",
+                 "ticket.waiting", "ticket.resumed", TICKET_RESOLVED, TICKET_CLOSED,
+                 "ticket.reopened", "ticket.rated")
+
+# The money field each counted type carries (what its rollup ``amount_cents`` sums).
+AMOUNT_FIELD = {
+    **{t: "amount" for t in OPPORTUNITY_EVENTS},
+    CONTRACT_SIGNED: "total",
+    PAYMENT_RECEIVED: "amount",
+    RECEIVABLE_OVERDUE: "outstanding",
+    RETURN_REFUNDED: "refund_amount",
+}
+
+# Types counted per business day, owner and team: the rollup behind the funnel's overall
+# conversion, the briefing, the rankings and the series. Other types are only logged.
+COUNTED = (*LEAD_EVENTS, *CUSTOMER_EVENTS, *OPPORTUNITY_EVENTS, TICKET_CREATED,
+           TICKET_RESOLVED, CUSTOMER_FOLLOWED_UP, CONTRACT_SIGNED, PAYMENT_RECEIVED,
+           RECEIVABLE_OVERDUE, RETURN_REFUNDED)
 KNOWN = (*COUNTED, PIPELINE_CREATED)
+
+# -- emitted (exchange ``analytics.events``) ---------------------------------------------------
+# data {customer_id, owner_id, team_id, name, reason ("purchase_overdue" | "open_complaint"),
+# last_contract_at, mean_interval_days, silence_days, open_complaints, flagged_at}
+CUSTOMER_CHURN_RISK = "customer.churn_risk"

@@ -78,6 +78,14 @@ def _owner_filter(column, principal: Principal, owner_id: str | None, none_value
     return sa.and_(sa.true(), *conditions)
 
 
+def _team_filter(team_column, owner_column, principal: Principal, team_id: str):
+    """``team_id`` = the caller's own team: its members and its sub-teams' (the visible
+    owners); any other team: the records of that team (always within the scope)."""
+    if team_id == principal.team_id and not principal.sees_all:
+        return owner_column.in_(sorted(principal.visible_user_ids))
+    return team_column == team_id
+
+
 def _rollups(period: periods.Period, daily, monthly) -> list[tuple]:
     """(rollup model, condition on its ``day``) for every whole month and day range."""
     def within(column, first, last):
@@ -104,7 +112,7 @@ def _event_counts(session, principal: Principal, q: FunnelQuery, period: periods
                         _owner_filter(d.owner_key, principal, q.owner_id, NONE_KEY))
                  .group_by(d.type))
         if q.team_id:
-            query = query.where(d.team_key == q.team_id)
+            query = query.where(_team_filter(d.team_key, d.owner_key, principal, q.team_id))
         for type_, count, cents in session.execute(query):
             _add(totals, type_, count, cents)
     e = EventLogEntry
@@ -114,7 +122,7 @@ def _event_counts(session, principal: Principal, q: FunnelQuery, period: periods
                         _owner_filter(e.owner_id, principal, q.owner_id, None))
                  .group_by(e.type))
         if q.team_id:
-            query = query.where(e.team_id == q.team_id)
+            query = query.where(_team_filter(e.team_id, e.owner_id, principal, q.team_id))
         for type_, count, amount in session.execute(query):
             _add(totals, type_, count, to_cents(amount))
     return totals
@@ -129,7 +137,7 @@ def _stage_counts(session, principal: Principal, q: FunnelQuery, period: periods
                         _owner_filter(d.owner_key, principal, q.owner_id, NONE_KEY))
                  .group_by(d.stage))
         if q.team_id:
-            query = query.where(d.team_key == q.team_id)
+            query = query.where(_team_filter(d.team_key, d.owner_key, principal, q.team_id))
         for stage, count, cents in session.execute(query):
             _add(totals, stage, count, cents)
     r = StageReached
@@ -139,7 +147,7 @@ def _stage_counts(session, principal: Principal, q: FunnelQuery, period: periods
                         _owner_filter(r.owner_id, principal, q.owner_id, None))
                  .group_by(r.stage))
         if q.team_id:
-            query = query.where(r.team_id == q.team_id)
+            query = query.where(_team_filter(r.team_id, r.owner_id, principal, q.team_id))
         for stage, count, amount in session.execute(query):
             _add(totals, stage, count, to_cents(amount))
     return {stage: value for stage, value in totals.items() if value[0] > 0}
@@ -167,8 +175,10 @@ def funnel(uow: UnitOfWork, principal: Principal, pipeline_id=None, owner_id=Non
         counts = _stage_counts(session, principal, q, period, pipeline)
         steps = rules.stage_steps(rules.order_stages(known), counts, lost)
     totals = _event_counts(session, principal, q, period, OVERALL)
-    # lead events carry no team: with a team filter the lead count is unknown, not zero
-    leads = None if q.team_id else totals[ev.LEAD_CREATED][0]
+    # lead events carry no team: with another team's filter the lead count is unknown, not
+    # zero; for the caller's own team (owners = the visible users) it is known
+    own_team = q.team_id == principal.team_id and not principal.sees_all
+    leads = None if q.team_id and not own_team else totals[ev.LEAD_CREATED][0]
     return {
         "pipeline_id": pipeline,
         "start": timeutil.iso(q.start), "end": timeutil.iso(q.end),

@@ -215,7 +215,82 @@ class MonthlyStageCount(_StageCounts, Base):
     __tablename__ = "monthly_stage_counts"
 
 
+class TicketState(Base):
+    """Current state of a service ticket (open complaints feed the churn warning)."""
+
+    __tablename__ = "ticket_states"
+
+    ticket_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(Id)
+    owner_id: Mapped[str | None] = mapped_column(Id)
+    category: Mapped[str | None] = mapped_column(sa.String(40))
+    status: Mapped[str | None] = mapped_column(sa.String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_id: Mapped[str] = mapped_column(Id)
+
+    __table_args__ = (sa.Index("ix_ticket_states_customer", "customer_id", "category"),)
+
+
+class CustomerValue(Base):
+    """What each customer brought and cost, summed from its events (customer value, 7P).
+
+    Sums and min/max only, so events applied in any order converge. Money in integer
+    cents, service workload in hundredths of an hour."""
+
+    __tablename__ = "customer_values"
+
+    customer_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    contracts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    revenue_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    first_contract_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_contract_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_contracts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    paid_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    overdue_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    overdue_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    refund_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    returns: Mapped[int] = mapped_column(sa.Integer, default=0)
+    tickets: Mapped[int] = mapped_column(sa.Integer, default=0)
+    complaints: Mapped[int] = mapped_column(sa.Integer, default=0)
+    sla_breaches: Mapped[int] = mapped_column(sa.Integer, default=0)
+    workload_centihours: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    follow_ups: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opportunities_won: Mapped[int] = mapped_column(sa.Integer, default=0)
+    opportunities_lost: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class CustomerProduct(Base):
+    """Signed contract lines per customer and product (the customer's preferences)."""
+
+    __tablename__ = "customer_products"
+
+    customer_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    product_key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ChurnFlag(Base):
+    """A churn-risk episode per customer: ``active`` while at risk; ``episode`` counts them.
+
+    Not a projection of the log (it records what analytics itself announced), so a
+    rebuild keeps it: a customer already flagged is not announced twice."""
+
+    __tablename__ = "churn_flags"
+
+    customer_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    episode: Mapped[int] = mapped_column(sa.Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(sa.String(40))
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 EVENT_COUNTS = (DailyEventCount, MonthlyEventCount)
 STAGE_COUNTS = (DailyStageCount, MonthlyStageCount)
 PROJECTIONS = (LeadState, CustomerState, OpportunityState, StageReached, Pipeline,
-               PipelineStage, *EVENT_COUNTS, *STAGE_COUNTS)
+               PipelineStage, *EVENT_COUNTS, *STAGE_COUNTS, TicketState, CustomerValue,
+               CustomerProduct)

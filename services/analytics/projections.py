@@ -21,6 +21,7 @@ from services.analytics.domain.envelope import (
     Event,
     MalformedEvent,
     newer,
+    parse_amount,
     parse_probability,
     to_cents,
 )
@@ -32,13 +33,16 @@ from services.analytics.models import (
     PROJECTIONS,
     STAGE_COUNTS,
     Base,
+    CustomerProduct,
     CustomerState,
+    CustomerValue,
     EventLogEntry,
     LeadState,
     OpportunityState,
     Pipeline,
     PipelineStage,
     StageReached,
+    TicketState,
 )
 
 DEFAULT_PIPELINE = "default"  # key for opportunity events that name no pipeline
@@ -51,11 +55,15 @@ def log(session: Session, event: Event) -> EventLogEntry:
         id=event.id, type=event.type, source=event.source, version=event.version,
         occurred_at=event.occurred_at, logged_at=timeutil.now(), actor_id=event.actor_id,
         correlation_id=event.correlation_id, owner_id=event.owner_id, team_id=event.team_id,
-        subject_id=event.subject_id,
-        amount=event.amount if event.type in ev.OPPORTUNITY_EVENTS else None,
-        data=event.data)
+        subject_id=event.subject_id, amount=amount_of(event), data=event.data)
     session.add(entry)
     return entry
+
+
+def amount_of(event: Event):
+    """The money the event's type is counted with (``events.AMOUNT_FIELD``), or None."""
+    field = ev.AMOUNT_FIELD.get(event.type)
+    return parse_amount(event.data.get(field)) if field else None
 
 
 def from_log(entry: EventLogEntry) -> Event:
@@ -70,6 +78,8 @@ def apply(session: Session, event: Event) -> None:
     projector = PROJECTORS.get(event.type)
     if projector is not None:
         projector(session, event, deltas)
+    if event.type in VALUE_PROJECTORS:
+        VALUE_PROJECTORS[event.type](session, event)
     if event.type in ev.COUNTED:
         count_event(deltas, event)
     deltas.write(session)
@@ -175,7 +185,7 @@ def _buckets(moment: datetime) -> tuple[date, date]:
 
 
 def count_event(deltas: Deltas, event: Event) -> None:
-    amount = event.amount if event.type in ev.OPPORTUNITY_EVENTS else None
+    amount = amount_of(event)
     key = {"type": event.type, "owner_key": event.owner_id or NONE_KEY,
            "team_key": event.team_id or NONE_KEY}
     for model, bucket in zip(EVENT_COUNTS, _buckets(event.occurred_at), strict=True):
@@ -238,15 +248,43 @@ def _take(row, event: Event) -> bool:
     return True
 
 
+LEAD_FIELDS = ("name", "company", "source", "pool", "status", "owner_id")
+
+
+@functools.cache
+def _lead_upsert(fields: tuple[str, ...]) -> sa.TextClause:
+    """One statement per lead event (the bulk of the traffic): insert the state row or,
+    under its row lock, keep the earliest ``created_at``/``converted_at`` and take the
+    event's fields when it is the newest seen (last writer wins by ``(occurred_at, id)``,
+    as ``_take``). ``fields``: the ones the event carries."""
+    t = LeadState.__tablename__
+    columns = ("lead_id", "created_at", "updated_at", "last_event_id", "converted_at", *fields)
+    newer = (f"(excluded.updated_at > {t}.updated_at OR (excluded.updated_at = "
+             f"{t}.updated_at AND excluded.last_event_id > {t}.last_event_id))")
+    sets = [f"created_at = CASE WHEN excluded.created_at < {t}.created_at "
+            f"THEN excluded.created_at ELSE {t}.created_at END",
+            f"converted_at = CASE WHEN excluded.converted_at IS NOT NULL AND "
+            f"({t}.converted_at IS NULL OR excluded.converted_at < {t}.converted_at) "
+            f"THEN excluded.converted_at ELSE {t}.converted_at END"]
+    sets += [f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {t}.{c} END"
+             for c in (*fields, "last_event_id", "updated_at")]  # SET sees the old row
+    sql = (f"INSERT INTO {t} ({', '.join(columns)}) VALUES "
+           f"({', '.join(':' + c for c in columns)}) ON CONFLICT (lead_id) DO UPDATE SET "
+           + ", ".join(sets))
+    table = LeadState.__table__
+    return sa.text(sql).bindparams(*[sa.bindparam(c, type_=table.c[c].type) for c in columns])
+
+
 def project_lead(session: Session, event: Event, deltas: Deltas) -> None:
-    row, _ = _state_row(session, LeadState, _require(event, "lead_id"), event)
-    row.created_at = _earliest(row.created_at, event.occurred_at)
-    if event.type == ev.LEAD_CONVERTED:
-        row.converted_at = _earliest(row.converted_at, event.occurred_at)
-    if _take(row, event):
-        _copy(row, event.data, ("name", "company", "source", "pool", "status", "owner_id"))
-        if "follow_up_deadline" in event.data:
-            row.follow_up_deadline = _time_or_none(event.data["follow_up_deadline"])
+    d, at = event.data, event.occurred_at
+    fields = tuple(f for f in (*LEAD_FIELDS, "follow_up_deadline") if f in d)
+    values = {"lead_id": _require(event, "lead_id"), "created_at": at, "updated_at": at,
+              "last_event_id": event.id,
+              "converted_at": at if event.type == ev.LEAD_CONVERTED else None,
+              **{f: None if d[f] is None else str(d[f]) for f in fields if f in LEAD_FIELDS}}
+    if "follow_up_deadline" in d:
+        values["follow_up_deadline"] = _time_or_none(d["follow_up_deadline"])
+    session.execute(_lead_upsert(fields), values)
 
 
 def project_customer(session: Session, event: Event, deltas: Deltas) -> None:
@@ -400,3 +438,161 @@ PROJECTORS = {
     **{t: project_opportunity for t in ev.OPPORTUNITY_EVENTS},
     ev.PIPELINE_CREATED: project_pipeline,
 }
+
+
+# -- tickets: current state (open complaints) --------------------------------------------------
+
+def project_ticket(session: Session, event: Event, deltas: Deltas) -> None:
+    row, _ = _state_row(session, TicketState, _require(event, "ticket_id"), event)
+    row.created_at = _earliest(row.created_at, event.occurred_at)
+    if _take(row, event):
+        _copy(row, event.data, ("customer_id", "owner_id", "category", "status"))
+
+
+PROJECTORS.update({t: project_ticket for t in ev.TICKET_EVENTS})
+
+
+# -- customer value: sums per customer ---------------------------------------------------------
+
+VALUE_COUNTERS = ("contracts", "revenue_cents", "cancelled_contracts", "paid_cents",
+                  "overdue_cents", "overdue_count", "refund_cents", "returns", "tickets",
+                  "complaints", "sla_breaches", "workload_centihours", "follow_ups",
+                  "opportunities_won", "opportunities_lost")
+VALUE_MINIMA = ("first_contract_at",)
+VALUE_MAXIMA = ("last_contract_at", "last_follow_up_at")
+
+
+@functools.cache
+def _value_sql() -> sa.TextClause:
+    t = CustomerValue.__tablename__
+    columns = ("customer_id", *VALUE_COUNTERS, *VALUE_MINIMA, *VALUE_MAXIMA)
+
+    def pick(name: str, op: str) -> str:
+        return (f"{name} = CASE WHEN {t}.{name} IS NULL OR (excluded.{name} IS NOT NULL AND "
+                f"excluded.{name} {op} {t}.{name}) THEN excluded.{name} ELSE {t}.{name} END")
+
+    sets = ([f"{c} = {t}.{c} + excluded.{c}" for c in VALUE_COUNTERS]
+            + [pick(c, "<") for c in VALUE_MINIMA] + [pick(c, ">") for c in VALUE_MAXIMA])
+    sql = (f"INSERT INTO {t} ({', '.join(columns)}) "
+           f"VALUES ({', '.join(':' + c for c in columns)}) "
+           f"ON CONFLICT (customer_id) DO UPDATE SET {', '.join(sets)}")
+    table = CustomerValue.__table__
+    return sa.text(sql).bindparams(*[sa.bindparam(c, type_=table.c[c].type) for c in columns])
+
+
+def add_value(session: Session, customer_id: str, **changes) -> None:
+    """Add counters to (and widen the dates of) a customer's value row, creating it."""
+    values = {"customer_id": customer_id, **{c: 0 for c in VALUE_COUNTERS},
+              **{c: None for c in (*VALUE_MINIMA, *VALUE_MAXIMA)}, **changes}
+    session.execute(_value_sql(), values)
+
+
+def _customer_of(event: Event) -> str | None:
+    value = event.data.get("customer_id")
+    return None if value in (None, "") else str(value)
+
+
+def _hours_centi(value) -> int:
+    try:
+        return to_cents(parse_amount(value))
+    except MalformedEvent:
+        return 0
+
+
+def _product_lines(session: Session, customer_id: str, lines) -> None:
+    if not isinstance(lines, list):
+        return
+    totals: dict[str, list] = {}
+    for line in lines:
+        if not isinstance(line, dict):
+            continue
+        key = str(line.get("product_id") or line.get("sku") or line.get("name") or "")[:100]
+        if not key:
+            continue
+        slot = totals.setdefault(key, [line.get("name"), 0, 0])
+        slot[1] += 1
+        slot[2] += to_cents(parse_amount(line.get("amount")))
+    for key in sorted(totals):
+        name, count, cents = totals[key]
+        session.execute(_insert_sql(CustomerProduct.__tablename__,
+                                    ("customer_id", "product_key", "name", "count",
+                                     "amount_cents"), True),
+                        {"customer_id": customer_id, "product_key": key,
+                         "name": None if name is None else str(name)[:200], "count": count,
+                         "amount_cents": cents})
+
+
+def project_value(session: Session, event: Event) -> None:
+    customer_id, d = _customer_of(event), event.data
+    if customer_id is None:
+        return
+    at = event.occurred_at
+    if event.type == ev.CONTRACT_SIGNED:
+        signed = _time_or_none(d.get("signed_at")) or at
+        add_value(session, customer_id, contracts=1,
+                  revenue_cents=to_cents(amount_of(event)), first_contract_at=signed,
+                  last_contract_at=signed)
+        _product_lines(session, customer_id, d.get("lines"))
+    elif event.type == ev.CONTRACT_CANCELLED:
+        add_value(session, customer_id, cancelled_contracts=1)
+    elif event.type == ev.PAYMENT_RECEIVED:
+        add_value(session, customer_id, paid_cents=to_cents(amount_of(event)))
+    elif event.type == ev.RECEIVABLE_OVERDUE:
+        add_value(session, customer_id, overdue_count=1,
+                  overdue_cents=to_cents(amount_of(event)))
+    elif event.type == ev.RETURN_REQUESTED:
+        add_value(session, customer_id, returns=1)
+    elif event.type == ev.RETURN_REFUNDED:
+        add_value(session, customer_id, refund_cents=to_cents(amount_of(event)))
+    elif event.type == ev.TICKET_CREATED:
+        add_value(session, customer_id, tickets=1,
+                  complaints=1 if d.get("category") == "complaint" else 0)
+    elif event.type == ev.TICKET_SLA_BREACHED:
+        add_value(session, customer_id, sla_breaches=1)
+    elif event.type == ev.WORK_ORDER_COMPLETED:
+        add_value(session, customer_id, workload_centihours=_hours_centi(d.get("workload_hours")))
+    elif event.type == ev.CUSTOMER_FOLLOWED_UP:
+        add_value(session, customer_id, follow_ups=1,
+                  last_follow_up_at=_time_or_none(d.get("happened_at")) or at)
+    elif event.type == ev.OPPORTUNITY_WON:
+        add_value(session, customer_id, opportunities_won=1)
+    elif event.type == ev.OPPORTUNITY_LOST:
+        add_value(session, customer_id, opportunities_lost=1)
+
+
+VALUE_PROJECTORS = {t: project_value for t in (
+    ev.CONTRACT_SIGNED, ev.CONTRACT_CANCELLED, ev.PAYMENT_RECEIVED, ev.RECEIVABLE_OVERDUE,
+    ev.RETURN_REQUESTED, ev.RETURN_REFUNDED, ev.TICKET_CREATED, ev.TICKET_SLA_BREACHED,
+    ev.WORK_ORDER_COMPLETED, ev.CUSTOMER_FOLLOWED_UP, ev.OPPORTUNITY_WON, ev.OPPORTUNITY_LOST)}
+
+
+def project_merge(session: Session, event: Event, deltas: Deltas) -> None:
+    """``customer.merged``: the merged customer's value, products, tickets and open
+    opportunities become the survivor's (the producers re-point their records too)."""
+    survivor, merged = _require(event, "survivor_id"), _require(event, "merged_id")
+    if survivor == merged:
+        return
+    session.flush()
+    value = session.get(CustomerValue, merged, with_for_update=True, populate_existing=True)
+    if value is not None:
+        add_value(session, survivor, **{c: getattr(value, c) for c in VALUE_COUNTERS},
+                  **{c: getattr(value, c) for c in (*VALUE_MINIMA, *VALUE_MAXIMA)})
+        session.delete(value)
+    products = session.execute(sa.select(CustomerProduct).where(
+        CustomerProduct.customer_id == merged).order_by(CustomerProduct.product_key)
+        .with_for_update()).scalars().all()
+    for product in products:
+        session.execute(_insert_sql(CustomerProduct.__tablename__,
+                                    ("customer_id", "product_key", "name", "count",
+                                     "amount_cents"), True),
+                        {"customer_id": survivor, "product_key": product.product_key,
+                         "name": product.name, "count": product.count,
+                         "amount_cents": product.amount_cents})
+        session.delete(product)
+    for model in (TicketState, OpportunityState):
+        session.execute(sa.update(model).where(model.customer_id == merged)
+                        .values(customer_id=survivor))
+    session.flush()
+
+
+PROJECTORS[ev.CUSTOMER_MERGED] = project_merge

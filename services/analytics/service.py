@@ -5,14 +5,19 @@ logs each event once and applies its projection in the same transaction.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from nameko.timer import timer
 
 from crmkit.events import consumes
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
-from services.analytics import events, handlers
+from services.analytics import events, handlers, insights
 from services.analytics.metrics import observe_lag
 from services.analytics.models import Base
+
+CHURN_SCAN_SECONDS = float(os.environ.get("ANALYTICS_CHURN_SCAN_SECONDS", "3600"))
 
 
 class AnalyticsService(ServiceBase):
@@ -34,6 +39,46 @@ class AnalyticsService(ServiceBase):
     def rebuild_projections(self):
         with self.db.unit() as uow:
             return handlers.rebuild_projections(uow, self.principal)
+
+    @rpc
+    def briefing(self, period=None, date=None, scope=None):
+        with self.db.unit() as uow:
+            return insights.briefing(uow, self.principal, period, date, scope)
+
+    @rpc
+    def rankings(self, metric=None, period=None, date=None, limit=None, scope=None):
+        with self.db.unit() as uow:
+            return insights.rankings(uow, self.principal, metric, period, date, limit, scope)
+
+    @rpc
+    def series(self, metric=None, start=None, end=None, scope=None):
+        with self.db.unit() as uow:
+            return insights.series(uow, self.principal, metric, start, end, scope)
+
+    @rpc
+    def forecast(self, start=None, end=None, owner_id=None, pipeline_id=None):
+        with self.db.unit() as uow:
+            return insights.forecast(uow, self.principal, start, end, owner_id, pipeline_id)
+
+    @rpc
+    def customer_value(self, owner_id=None, cursor=None, limit=None):
+        with self.db.unit() as uow:
+            return insights.customer_value(uow, self.principal, owner_id, cursor, limit)
+
+    @rpc
+    def customer_profile(self, customer_id):
+        with self.db.unit() as uow:
+            return insights.customer_profile(uow, self.principal, customer_id)
+
+    @rpc
+    def churn_risk(self, multiple=None, cursor=None, limit=None):
+        with self.db.unit() as uow:
+            return insights.churn_risk(uow, self.principal, multiple, cursor, limit)
+
+    @timer(interval=CHURN_SCAN_SECONDS)
+    def scan_churn(self):
+        with self.db.unit() as uow:
+            return insights.scan_churn(uow)
 
     @consumes(events.QUEUE, events.BINDINGS)
     def on_event(self, body):

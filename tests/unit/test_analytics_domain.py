@@ -205,7 +205,8 @@ def test_overall_conversion():
     ("opportunity.lost", {"name": "ERP", "lost_reason": "预算不足"},
      "商机「ERP」输单（原因：预算不足）"),
     ("ticket.created", {"number": "T-0001", "title": "无法登录"}, "新工单 #T-0001「无法登录」"),
-    ("contract.signed", {}, "业务事件 contract.signed"),
+    ("invoice.issued", {}, "业务事件 invoice.issued"),
+    ("contract.signed", {"number": "HT-1", "total": "100"}, "合同 HT-1 已签订，金额 ¥100.00"),
     ("lead.converted", None, "线索「?」已转化为客户"),
 ])
 def test_summaries(event_type, data, expected):

@@ -405,12 +405,12 @@ def test_poison_event_leaves_nothing_behind(store):
 
 def test_unknown_types_are_only_logged(store):
     e = Events()
-    assert deliver(store, e("contract.signed", {"contract_id": "K9", "owner_id": "A",
-                                                "total": "abc"}, T0))
+    assert deliver(store, e("invoice.issued", {"invoice_id": "I9", "owner_id": "A",
+                                               "amount": "abc"}, T0))
     assert all(rows == [] for rows in snapshot(store).values())
     item = activity(store)["items"][0]
     assert (item["type"], item["summary"], item["owner_id"]) == (
-        "contract.signed", "业务事件 contract.signed", "A")
+        "invoice.issued", "业务事件 invoice.issued", "A")
 
 
 def test_activity_newest_first_in_scope_with_keyset_pages(store):

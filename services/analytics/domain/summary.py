@@ -68,6 +68,17 @@ SENTENCES = {
     "opportunity.lost": _lost,
     "pipeline.created": lambda d: f"新建{_named('销售流程', d, 'pipeline_id')}",
     "ticket.created": _ticket,
+    "ticket.resolved": lambda d: f"工单 {d.get('number') or d.get('ticket_id') or '?'} 已解决",
+    "customer.followed_up": lambda d: f"{_named('客户', d, 'customer_id')}有新的跟进",
+    "contract.signed": lambda d: f"合同 {d.get('number') or d.get('contract_id') or '?'} 已签订"
+                                 + (f"，金额 {_money(d['total'])}" if d.get("total") else ""),
+    "payment.received": lambda d: f"收到回款 {_money(d.get('amount'))}"
+                                  + (f"（合同 {d['number']}）" if d.get("number") else ""),
+    "receivable.overdue": lambda d: f"应收款逾期 {_money(d.get('outstanding'))}"
+                                    + (f"（合同 {d['number']}）" if d.get("number") else ""),
+    "return.refunded": lambda d: f"退货 {d.get('number') or d.get('return_id') or '?'} 已退款 "
+                                 f"{_money(d.get('refund_amount'))}",
+    "customer.churn_risk": lambda d: f"{_named('客户', d, 'customer_id')}有流失风险",
 }
 
 
