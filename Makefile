@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-gateway test-service test-e2e test-store lint bench infra install clean
+.PHONY: run test test-unit test-gateway test-service test-e2e test-store lint bench infra install clean analytics-rebuild web browser
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,17 +14,26 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
+# the web console (web/ → web/dist/, served by the gateway at /app/); quick when unchanged
+web:
+	@bash web/build.sh || echo "make: the web console was not built (see above); the API runs without it"
+
+# headless Chromium and CJK fonts for the console's browser tests (Debian packages)
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+		apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
+
 infra:
 	@bash deploy/local/ensure-infra.sh
 
 # REPLICAS="leads=2 analytics=2" runs more replicas (their stores move to local PostgreSQL)
-run: install infra
+run: install infra web
 	@REPLICAS="$(REPLICAS)" bash deploy/local/run.sh
 
 lint: install
 	$(BIN)/ruff check .
 
-test: install
+test: install web browser
 	@bash deploy/local/ensure-infra.sh --need-postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/unit tests/gateway tests/store tests/deploy -q -p no:cacheprovider
@@ -43,6 +52,10 @@ test-e2e: install infra
 bench: install
 	@bash deploy/local/ensure-infra.sh --need-postgres
 	$(BIN)/python -m bench.run
+
+# rebuild every analytics read model from analytics' own event log (stop analytics first)
+analytics-rebuild: install
+	$(BIN)/python -m services.analytics.rebuild
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

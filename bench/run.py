@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import re
 import subprocess
 import tempfile
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.report import machine, replace_preamble, replace_section
 from tests.cluster import ADMIN_PASSWORD, ADMIN_USER, ROOT, Cluster, free_port
 
 
@@ -170,29 +169,18 @@ def event_lag(metrics_port: int) -> tuple[float, float, int]:
     return quantile(0.5), quantile(0.99), int(total)
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}")
-
-
 def write_report(results: list[Result], lag: tuple[float, float, int], command: str,
                  store: str, seconds: float) -> None:
+    """Write the page's intro and this benchmark's two sections; other sections stay."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "uncommitted"
-    lines = [
+    replace_preamble("\n".join([
         "# Benchmarks",
         "",
-        "Produced by `make bench` (`python -m bench.run`); numbers are measured, not estimated.",
-        "",
+        "Numbers are measured, not estimated. Each section names the command that produced it;",
+        "`make bench` (`python -m bench.run`) writes the first two and leaves the others alone.",
+    ]))
+    rows = [
         f"- command: `{command}`",
         f"- commit: `{commit}`, date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
         f"- machine: {machine()}; the load generator (Python, httpx) runs on the same machine",
@@ -200,27 +188,19 @@ def write_report(results: list[Result], lag: tuple[float, float, int], command: 
         f"others ×1), real RabbitMQ, Redis, stores on {store}",
         f"- each step runs {seconds:g} s; latency is measured by the client per request",
         "",
-        "## Create and claim leads through the gateway",
-        "",
         "| scenario | connections | requests/s | p50 ms | p99 ms | requests | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r.scenario} | {r.connections} | {r.rps:.1f} | {r.pct(50):.1f} | "
-                     f"{r.pct(99):.1f} | {r.requests} | {r.errors} |")
-    lines += [
-        "",
-        "## Event lag, commit → analytics read model",
-        "",
+        rows.append(f"| {r.scenario} | {r.connections} | {r.rps:.1f} | {r.pct(50):.1f} | "
+                    f"{r.pct(99):.1f} | {r.requests} | {r.errors} |")
+    rows += ["", "Targets of SPEC §7 (create lead ≥ 1,000 req/s at 64 connections, p99 ≤ 100 ms) "
+             "are the subject of the performance issue; this section records where it stands."]
+    replace_section("Create and claim leads through the gateway", "\n".join(rows))
+    replace_section("Event lag, commit → analytics read model", (
         f"Over all {lag[2]} events analytics applied during the run: p50 ≤ {lag[0]:.0f} ms, "
         f"p99 ≤ {lag[1]:.0f} ms (upper bounds of the histogram buckets of "
-        "`crm_analytics_event_lag_seconds`).",
-        "",
-        "Targets of SPEC §7 (create lead ≥ 1,000 req/s at 64 connections, p99 ≤ 100 ms) are the "
-        "subject of the performance issue; this page records where the foundation stands.",
-        "",
-    ]
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines), encoding="utf-8")
+        "`crm_analytics_event_lag_seconds`)."))
 
 
 def main() -> None:

@@ -22,22 +22,39 @@ from gateway.errors import install_error_handlers
 from gateway.identity import PrincipalCache, ensure_admin
 from gateway.middleware import RequestContextMiddleware
 from gateway.notifications import NotificationConsumer
+from gateway.request_security import SecurityMiddleware
 from gateway.routers import (
     analytics,
+    api_keys,
+    audit,
     auth,
+    billing,
+    calendar,
+    contracts,
     customers,
+    grants,
     health,
+    invoices,
     lead_pools,
     leads,
     notifications,
     opportunities,
+    payments,
     pipelines,
+    products,
+    quotes,
+    receivables,
+    returns,
     teams,
     tickets,
     users,
+    webhooks,
+    work_orders,
 )
 from gateway.rpc import RpcClient
 from gateway.settings import Settings, get_settings
+from gateway.web import install_web
+from gateway.webhooks import WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +77,21 @@ TAGS = [
     {"name": "customers", "description": "Customers (客户信息库)"},
     {"name": "pipelines", "description": "Sales pipelines (自定义流程)"},
     {"name": "opportunities", "description": "Opportunities (商机)"},
+    {"name": "products", "description": "The product catalogue (产品)"},
+    {"name": "quotes", "description": "Quotes (方案报价)"},
+    {"name": "contracts", "description": "Contracts/orders (合同订单), approval, receivable "
+                                         "plans (回款计划)"},
+    {"name": "receivables", "description": "Instalments and the ageing report"},
+    {"name": "payments", "description": "Payments (回款) against instalments"},
+    {"name": "invoices", "description": "Invoices (发票)"},
+    {"name": "billing", "description": "Customers' billing details (开票信息)"},
     {"name": "tickets", "description": "Service tickets (客户反馈)"},
-    {"name": "analytics", "description": "Funnel and activity feed"},
+    {"name": "analytics", "description": "Funnel, activity, briefing, rankings, forecast, value"},
     {"name": "notifications", "description": "Your inbox (移动消息提醒), polled or streamed"},
+    {"name": "permissions", "description": "Scope grants (查看权限), administrators"},
+    {"name": "api keys", "description": "API keys of integrations (administrators)"},
+    {"name": "audit", "description": "Security audit log (administrators)"},
+    {"name": "webhooks", "description": "Signed event deliveries to integrations"},
     {"name": "operations", "description": "Health and metrics (outside /api/v1)"},
 ]
 
@@ -95,9 +124,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = redis
     app.state.rpc = rpc
     app.state.consumer = consumer
+    app.state.webhooks = WebhookService(settings, database)
+    if settings.webhooks_enabled:
+        await app.state.webhooks.start()
     try:
         yield
     finally:
+        await app.state.webhooks.close()
         await consumer.close()
         await rpc.close()
         await redis.aclose()
@@ -111,11 +144,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_tags=TAGS, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(SecurityMiddleware)  # inside RequestContext: errors carry the id
     app.add_middleware(RequestContextMiddleware, access_log=settings.gateway_access_log)
 
     for module in (auth, users, teams, leads, lead_pools, customers, pipelines, opportunities,
                    tickets, analytics, notifications, health):
         app.include_router(module.router)  # each router carries its /api/v1 prefix
+    for module in (returns, work_orders):  # the service desk's returns and work orders
+        app.include_router(module.router)
+    app.include_router(customers.pool_router)
+    app.include_router(calendar.router)
+    for module in (grants, api_keys, audit, webhooks):  # security (docs/security.md)
+        app.include_router(module.router)
+    for module in (products, quotes, contracts, receivables, payments, invoices, billing):
+        app.include_router(module.router)  # sales documents (销售单据)
+    install_web(app)  # the web console at /app/ (after every API route)
     return app
 
 

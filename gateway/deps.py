@@ -1,7 +1,9 @@
 """Shared dependencies of the routers, as ``Annotated`` aliases.
 
 =====================  ======================================================================
-``CurrentUser``        the authenticated ``Identity`` (401 without a valid bearer token)
+``CurrentUser``        the authenticated ``Identity`` (401 without a valid bearer token or
+                       API key); on POST/PUT/PATCH/DELETE it excludes the users seen only
+                       through read-only grants (``Identity.for_write``)
 ``CurrentPrincipal``   its principal dict, passed to every RPC call (docs/rpc.md)
 ``StreamUser``         like ``CurrentUser``, also accepting ``?access_token=`` (EventSource)
 ``Rpc``                the process-wide ``RpcClient``
@@ -13,15 +15,19 @@
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from time import monotonic
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from redis.asyncio import Redis
 from sqlalchemy.orm import Session
 
 from crmkit.errors import Forbidden, Unauthorized
+from gateway import apikeys
 from gateway.db import Database
 from gateway.identity import Identity, PrincipalCache
 from gateway.permissions import allowed
@@ -31,6 +37,10 @@ from gateway.settings import Settings
 
 TOKEN_URL = "/api/v1/auth/token"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="an integration's API key (`crm_...`)")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger(__name__)
 
 
 def get_settings(request: Request) -> Settings:
@@ -62,9 +72,76 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
+class ApiKeyCache:
+    """Verified keys by hash for a few seconds (revocation reaches other replicas after it)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, str | None, str | None]] = {}
+
+    def get(self, key_hash: str) -> tuple[str | None, str | None] | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] <= monotonic():
+            return None
+        return entry[1], entry[2]
+
+    def put(self, key_hash: str, key_id: str | None, user_id: str | None) -> None:
+        if len(self._entries) >= 10_000:
+            now = monotonic()
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+        if self.ttl > 0:
+            self._entries[key_hash] = (monotonic() + self.ttl, key_id, user_id)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def identity_from_api_key(request: Request, key: str) -> Identity:
+    state = request.app.state
+    settings: Settings = state.settings
+    cache: ApiKeyCache | None = getattr(state, "api_key_cache", None)
+    if cache is None:
+        cache = state.api_key_cache = ApiKeyCache(settings.principal_cache_seconds)
+    key_hash = apikeys.hash_secret(key)
+    cached = cache.get(key_hash)
+    if cached is None:
+        row = await run_in_threadpool(state.database.run, apikeys.verify_key, key)
+        cached = (row.id, row.user_id) if row else (None, None)
+        cache.put(key_hash, *cached)
+    key_id, user_id = cached
+    if key_id is None or user_id is None:
+        raise Unauthorized("invalid_api_key", "The API key is unknown or revoked")
+    principals: PrincipalCache = state.principals
+    identity = await principals.get(user_id)
+    if identity is None:
+        raise Unauthorized("invalid_api_key", "The user of this API key is inactive")
+    await _note_key_use(request, key_id, user_id)
+    return identity.with_api_key(key_id)
+
+
+async def _note_key_use(request: Request, key_id: str, user_id: str) -> None:
+    """``last_used_at`` + audit, at most once per key per ``api_key_touch_seconds``."""
+    state = request.app.state
+    try:
+        first = await state.redis.set(f"crm:apikey:touch:{key_id}", "1", nx=True,
+                                      ex=state.settings.api_key_touch_seconds)
+    except Exception:  # noqa: BLE001 - Redis down: record the use anyway
+        log.warning("Redis unavailable; recording the API key use without de-duplication")
+        first = True
+    if first:
+        await run_in_threadpool(state.database.run, apikeys.touch, key_id, user_id,
+                                _client_ip(request))
+
+
 async def identity_from_token(request: Request, token: str | None) -> Identity:
     if not token:
-        raise Unauthorized("not_authenticated", "A bearer token is required")
+        raise Unauthorized("not_authenticated", "A bearer token or an API key is required")
+    if apikeys.looks_like_key(token):
+        return await identity_from_api_key(request, token)
     settings: Settings = request.app.state.settings
     user_id = decode_access_token(token, settings.jwt_secret.get_secret_value())
     principals: PrincipalCache = request.app.state.principals
@@ -75,9 +152,11 @@ async def identity_from_token(request: Request, token: str | None) -> Identity:
 
 
 async def get_current_user(
-    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Identity:
-    return await identity_from_token(request, token)
+    identity = await identity_from_token(request, token or api_key)
+    return identity if request.method in SAFE_METHODS else identity.for_write()
 
 
 CurrentUser = Annotated[Identity, Depends(get_current_user)]

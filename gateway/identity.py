@@ -7,6 +7,7 @@ principal of a user (docs/rpc.md) is cached in process for a few seconds
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -21,13 +22,16 @@ from sqlalchemy.orm import Session
 
 from crmkit.errors import Conflict, NotFound, ValidationFailed
 from gateway.db import Database
-from gateway.models import Team, User
+from gateway.models import ScopeGrant, Team, User
 from gateway.pagination import decode_cursor, page
 from gateway.permissions import permissions_of
 from gateway.schemas.identity import TeamCreate, TeamUpdate, UserCreate, UserUpdate
 from gateway.scopes import (
     DEFAULT_SCOPE_BY_ROLE,
+    GrantSpec,
     TeamNode,
+    apply_grants,
+    grant_team_ids,
     scope_team_ids,
     visible_user_ids,
     would_create_cycle,
@@ -60,6 +64,10 @@ class Identity:
     created_at: dt.datetime | None
     updated_at: dt.datetime | None
     visible_user_ids: list[str] | None
+    #: users seen only through read-only grants (查看权限): never writable
+    read_only_user_ids: list[str] = field(default_factory=list)
+    #: set when the request authenticated with an API key (``gateway.apikeys``)
+    api_key_id: str | None = None
     principal: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -67,7 +75,21 @@ class Identity:
             "user_id": self.id, "username": self.username, "role": self.role,
             "team_id": self.team_id, "data_scope": self.data_scope,
             "visible_user_ids": self.visible_user_ids,
+            "read_only_user_ids": list(self.read_only_user_ids),
         })
+
+    def for_write(self) -> Identity:
+        """The identity a state-changing request runs as: users seen only through read-only
+        grants are dropped from ``visible_user_ids``, so the services treat their records as
+        outside the caller's scope (404) for every write."""
+        if not self.read_only_user_ids or self.visible_user_ids is None:
+            return self
+        hidden = set(self.read_only_user_ids)
+        return dataclasses.replace(
+            self, visible_user_ids=[u for u in self.visible_user_ids if u not in hidden])
+
+    def with_api_key(self, api_key_id: str) -> Identity:
+        return dataclasses.replace(self, api_key_id=api_key_id)
 
     def sees(self, user_id: str) -> bool:
         return self.visible_user_ids is None or user_id in self.visible_user_ids
@@ -77,7 +99,9 @@ class Identity:
             "id": self.id, "username": self.username, "display_name": self.display_name,
             "role": self.role, "team_id": self.team_id, "data_scope": self.data_scope,
             "active": self.active, "created_at": self.created_at, "updated_at": self.updated_at,
-            "visible_user_ids": self.visible_user_ids, "permissions": permissions_of(self.role),
+            "visible_user_ids": self.visible_user_ids,
+            "read_only_user_ids": list(self.read_only_user_ids),
+            "permissions": permissions_of(self.role),
         }
 
 
@@ -93,18 +117,34 @@ def load_identity(session: Session, user_id: str) -> Identity | None:
         return None
     teams = all_team_nodes(session)
     team_ids = scope_team_ids(user.data_scope, user.id, user.team_id, teams)
+    grants = live_grants(session, user.id) if team_ids is not None else []
+    for grant in grants:
+        team_ids |= grant_team_ids(grant, teams)
     members: dict[str, list[str]] = defaultdict(list)
     if team_ids:
         rows = session.execute(select(User.id, User.team_id).where(User.team_id.in_(team_ids)))
         for row in rows:
             members[row.team_id].append(row.id)
+    visible, read_only = apply_grants(
+        visible_user_ids(user.data_scope, user.id, user.team_id, teams, members), grants,
+        teams, members)
     return Identity(
         id=user.id, username=user.username, display_name=user.display_name, role=user.role,
         team_id=user.team_id, data_scope=user.data_scope, active=user.active,
         created_at=user.created_at, updated_at=user.updated_at,
-        visible_user_ids=visible_user_ids(user.data_scope, user.id, user.team_id, teams,
-                                          members),
+        visible_user_ids=visible, read_only_user_ids=read_only,
     )
+
+
+def live_grants(session: Session, user_id: str,
+                now: dt.datetime | None = None) -> list[GrantSpec]:
+    """The user's scope grants that have not expired."""
+    now = now or dt.datetime.now(dt.UTC)
+    rows = session.scalars(select(ScopeGrant).where(
+        ScopeGrant.grantee_id == user_id,
+        or_(ScopeGrant.expires_at.is_(None), ScopeGrant.expires_at > now)))
+    return [GrantSpec(g.target_user_id, g.target_team_id, g.include_subteams, g.access)
+            for g in rows]
 
 
 class PrincipalCache:

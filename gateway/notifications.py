@@ -48,6 +48,7 @@ EVENT_EXCHANGES = ("leads.events", "customers.events", "sales.events", "service_
 RETRIES_HEADER = "x-gateway-retries"
 
 RETURN_REASONS = {"overdue": "超期未跟进，系统自动退回", "released": "负责人主动退回",
+                  "not_converted": "超期未转化，系统自动退回",
                   "manual": "负责人主动退回"}
 
 
@@ -95,8 +96,13 @@ RULES: dict[str, NotificationRule] = {
         lambda d: f"线索「{_lead(d)}」已分配给你，请及时跟进"),
     "lead.returned_to_pool": NotificationRule(
         "leads.events", "previous_owner_id", "线索已退回公海", _returned_body),
-    "lead.follow_up_due": NotificationRule(
-        "leads.events", "owner_id", "线索即将退回公海", _due_body),
+    "lead.deadline_warning": NotificationRule(
+        "leads.events", "owner_id", "线索即将退回公海",
+        lambda d: _due_body({**d, "follow_up_deadline": d.get("deadline")})),
+    "lead.transferred": NotificationRule(
+        "leads.events", "owner_id", "线索已转交给你",
+        lambda d: f"线索「{_lead(d)}」已转交给你" + (f"（{d['reason']}）" if d.get("reason")
+                                                    else "") + "，请及时跟进"),
     "customer.created": NotificationRule(
         "customers.events", "owner_id", "新客户已创建",
         lambda d: f"客户「{_named(d, 'name', 'customer_id', 'id')}」已创建，负责人是你"),
@@ -104,8 +110,46 @@ RULES: dict[str, NotificationRule] = {
         "service_desk.events", "assignee_id", "新工单待处理",
         lambda d: f"工单「{_named(d, 'title', 'ticket_id', 'id')}」已分配给你"
                   + (f"（优先级：{d['priority']}）" if d.get("priority") else "")),
+    "ticket.assigned": NotificationRule(
+        "service_desk.events", "assignee_id", "工单已分配给你",
+        lambda d: f"工单「{_named(d, 'number', 'title', 'ticket_id')}」已分配给你，请及时处理"),
+    "ticket.sla_warning": NotificationRule(
+        "service_desk.events", "assignee_id", "工单即将超时",
+        lambda d: f"工单「{_named(d, 'number', 'title', 'ticket_id')}」"
+                  + ("首次响应" if d.get("target") == "first_response" else "解决")
+                  + f"时限将于 {d.get('due_at')} 到期，请尽快处理"),
+    "ticket.sla_breached": NotificationRule(
+        "service_desk.events", "assignee_id", "工单已超时 SLA",
+        lambda d: f"工单「{_named(d, 'number', 'title', 'ticket_id')}」已超过"
+                  + ("首次响应" if d.get("target") == "first_response" else "解决")
+                  + f"时限（{d.get('due_at')}）"),
+    "ticket.sla_escalated": NotificationRule(  # the same SLA alert, to the assignee's manager
+        "service_desk.events", "manager_id", "下属工单 SLA 预警",
+        lambda d: f"工单「{_named(d, 'number', 'title', 'ticket_id')}」"
+                  + ("已超时 SLA" if d.get("level") == "breached" else "即将超时")
+                  + "（" + ("首次响应" if d.get("target") == "first_response" else "解决")
+                  + f"时限 {d.get('due_at')}），处理人 {d.get('assignee_id')}"),
     "opportunity.won": NotificationRule(
         "sales.events", "owner_id", "商机赢单", _won_body),
+    "contract.approval_requested": NotificationRule(
+        "sales.events", "approver_id", "合同待审批",
+        lambda d: f"合同「{_named(d, 'number', 'contract_id')}」待你审批"
+                  + (f"，金额 ¥{d['total']}" if d.get("total") else "")
+                  + (f"（第 {d['level']} 级）" if d.get("level") else "")),
+    "receivable.overdue": NotificationRule(
+        "sales.events", "owner_id", "回款逾期",
+        lambda d: f"合同「{_named(d, 'number', 'contract_id')}」的回款已逾期"
+                  + (f"（应收日 {d['due_date']}）" if d.get("due_date") else "")
+                  + (f"，未收 ¥{d['outstanding']}" if d.get("outstanding") else "")),
+    "follow_up_plan.due": NotificationRule(
+        "customers.events", "owner_id", "跟进提醒",
+        lambda d: f"{_named(d, 'subject')}：客户「{_named(d, 'customer_name', 'customer_id')}」"
+                  f"，计划时间 {d.get('scheduled_at') or ''}"),
+    "customer.churn_risk": NotificationRule(
+        "analytics.events", "owner_id", "客户流失预警",
+        lambda d: f"客户「{_named(d, 'name', 'customer_id')}」有流失风险（"
+                  + ("投诉未关闭" if d.get("reason") == "open_complaint"
+                     else "超过平均采购周期未下单") + "）"),
 }
 
 

@@ -87,3 +87,45 @@ def would_create_cycle(team_id: str, new_parent_id: str | None,
     if new_parent_id is None:
         return False
     return new_parent_id in subtree([team_id], teams)
+
+
+@dataclass(frozen=True)
+class GrantSpec:
+    """A live scope grant (``gateway.models.ScopeGrant``) as the pure rules need it."""
+
+    target_user_id: str | None
+    target_team_id: str | None
+    include_subteams: bool
+    access: str  # "read" | "write"
+
+
+def grant_team_ids(grant: GrantSpec, teams: Iterable[TeamNode]) -> set[str]:
+    if grant.target_team_id is None:
+        return set()
+    if grant.include_subteams:
+        return subtree([grant.target_team_id], teams)
+    return {grant.target_team_id}
+
+
+def apply_grants(visible: list[str] | None, grants: Iterable[GrantSpec],
+                 teams: Iterable[TeamNode], members: Mapping[str, Iterable[str]]
+                 ) -> tuple[list[str] | None, list[str]]:
+    """``(visible_user_ids, read_only_user_ids)`` once the grants are added to a scope.
+
+    A read-write grant widens what the user may see *and* change; a read-only grant widens
+    only what they see: its users are listed in ``read_only_user_ids`` unless the user's own
+    scope or a read-write grant already covers them. ``visible=None`` (everyone) stays None.
+    """
+    if visible is None:
+        return None, []
+    teams = list(teams)
+    writable = set(visible)
+    readable: set[str] = set()
+    for grant in grants:
+        users: set[str] = set()
+        if grant.target_user_id is not None:
+            users.add(grant.target_user_id)
+        for tid in grant_team_ids(grant, teams):
+            users.update(members.get(tid, ()))
+        (writable if grant.access == "write" else readable).update(users)
+    return sorted(writable | readable), sorted(readable - writable)

@@ -56,6 +56,32 @@ class Settings(BaseSettings):
     notifications_max_retries: int = Field(3, ge=0)
     notifications_retry_delay_ms: int = Field(2000, ge=0)
     notifications_prefetch: int = Field(32, ge=1)
+    # -- request security (gateway.ratelimit, gateway.idempotency, docs/security.md) --------
+    rate_limit_enabled: bool = Field(True, description="token bucket per user / API key / IP")
+    rate_limit_per_minute: int = Field(1200, ge=1, description="requests per caller per minute")
+    login_max_failures: int = Field(10, ge=1, description="failed logins per username per "
+                                                           "window before 429")
+    login_max_failures_per_ip: int = Field(100, ge=1, description="failed logins per client IP "
+                                                                  "per window before 429")
+    login_failure_window_seconds: int = Field(300, ge=1)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest request body")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024,
+                                  description="largest body of an upload route (lead import)")
+    idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
+    idempotency_lock_seconds: int = Field(
+        120, ge=1, description="how long an in-flight request holds its Idempotency-Key")
+    webhooks_enabled: bool = True
+    webhooks_queue: str = "gateway.webhooks"
+    webhook_timeout: float = Field(5.0, gt=0, description="seconds a receiver may take")
+    webhook_max_attempts: int = Field(6, ge=1, description="attempts before status dead")
+    webhook_backoff_seconds: float = Field(
+        10.0, gt=0, description="first retry delay; doubles per attempt (10 s, 20 s, 40 s …)")
+    webhook_concurrency: int = Field(8, ge=1, description="deliveries sent at once")
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="how often due retries are "
+                                                               "looked for")
+    api_key_touch_seconds: int = Field(
+        60, ge=1, description="last_used_at and the key-use audit entry are written at most "
+                              "once per key in this many seconds")
 
     @field_validator("rpc_services", mode="before")
     @classmethod

@@ -1,8 +1,9 @@
-"""Analytics read models: the sales funnel (销售漏斗图) and the activity feed (业务关注)."""
+"""Analytics read models: funnel (销售漏斗图), activity (业务关注), briefing (销售简报),
+rankings (排行榜), series, forecast, customer value (客户价值) and churn risk (流失预警)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -10,7 +11,17 @@ from crmkit.errors import ValidationFailed
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.routers import API
-from gateway.schemas.analytics import ActivityItem, Funnel
+from gateway.schemas.analytics import (
+    ActivityItem,
+    Briefing,
+    ChurnRisk,
+    CustomerProfile,
+    CustomerValueReport,
+    Forecast,
+    Funnel,
+    Rankings,
+    Series,
+)
 from gateway.schemas.common import Page
 
 router = APIRouter(prefix=f"{API}/analytics", tags=["analytics"], responses=ERROR_RESPONSES,
@@ -51,3 +62,120 @@ async def activity(
     """The latest business events in your data scope, newest first."""
     return await rpc.call("analytics", "activity", principal=user.principal, cursor=cursor,
                           limit=limit)
+
+
+Period = Literal["day", "week", "month"]
+BriefingMetric = Literal["new_leads", "lead_claims", "follow_ups", "new_customers",
+                         "new_opportunities", "won_opportunities", "won_amount",
+                         "lost_opportunities", "contracts_signed", "contract_amount", "payments",
+                         "overdue_receivables", "overdue_amount", "refunds", "tickets_opened",
+                         "tickets_resolved"]
+RankedMetric = Literal["contract_amount", "payments", "follow_ups", "new_customers",
+                       "won_amount", "new_opportunities"]
+
+
+@router.get("/briefing", response_model=Briefing, summary="Sales briefing (销售简报)")
+async def briefing(
+    user: CurrentUser,
+    rpc: Rpc,
+    period: Period = "day",
+    date: Annotated[dt.date | None, Query(description="a day in the period (default: today, "
+                                          "business time zone)")] = None,
+    scope: Literal["me", "team", "company"] = "me",
+) -> Any:
+    """Every briefing figure of the day, ISO week or month containing `date`, with the
+    previous period and the change: new leads, claims, follow-ups, new customers and
+    opportunities, won amount, contracts signed, payments, overdue receivables, refunds and
+    tickets opened/resolved. `team` = you and your sub-teams' members; `company` = everything
+    when you see all, else only your visible part (`complete: false`)."""
+    return await rpc.call("analytics", "briefing", principal=user.principal, period=period,
+                          date=date.isoformat() if date else None, scope=scope)
+
+
+@router.get("/rankings", response_model=Rankings, summary="Rankings (排行榜)")
+async def rankings(
+    user: CurrentUser,
+    rpc: Rpc,
+    metric: RankedMetric = "contract_amount",
+    period: Period = "month",
+    date: dt.date | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Any:
+    """Owners ranked by the metric over the period containing `date`, within your scope."""
+    return await rpc.call("analytics", "rankings", principal=user.principal, metric=metric,
+                          period=period, date=date.isoformat() if date else None, limit=limit)
+
+
+@router.get("/series", response_model=Series, summary="Daily series (实时数据呈现)")
+async def series(
+    user: CurrentUser,
+    rpc: Rpc,
+    metric: BriefingMetric = "new_leads",
+    start: Annotated[dt.date | None, Query(description="first day (default: 29 days before "
+                                           "end)")] = None,
+    end: Annotated[dt.date | None, Query(description="last day, inclusive (default: today)")]
+    = None,
+) -> Any:
+    """Per business day: count and amount of the metric's events in your scope (≤ 366 days)."""
+    return await rpc.call("analytics", "series", principal=user.principal, metric=metric,
+                          start=start.isoformat() if start else None,
+                          end=end.isoformat() if end else None)
+
+
+@router.get("/forecast", response_model=Forecast, summary="Weighted pipeline forecast")
+async def forecast(
+    user: CurrentUser,
+    rpc: Rpc,
+    start: Annotated[dt.date | None, Query(description="first close month (any day in it)")]
+    = None,
+    end: Annotated[dt.date | None, Query(description="last close month (any day in it)")]
+    = None,
+    owner_id: str | None = None,
+    pipeline_id: str | None = None,
+) -> Any:
+    """Open opportunities by expected close month: amount and amount × stage probability."""
+    return await rpc.call("analytics", "forecast", principal=user.principal,
+                          start=start.isoformat() if start else None,
+                          end=end.isoformat() if end else None, owner_id=owner_id,
+                          pipeline_id=pipeline_id)
+
+
+@router.get("/customer-value", response_model=CustomerValueReport,
+            summary="Customer value: RFM, 80/20, pyramid (客户金字塔)")
+async def customer_value(
+    user: CurrentUser,
+    rpc: Rpc,
+    owner_id: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    """RFM scores per customer (highest net revenue first), the revenue share of the top 20 %
+    of customers and the pyramid tiers, within your scope. Definitions: docs/analytics.md."""
+    return await rpc.call("analytics", "customer_value", principal=user.principal,
+                          owner_id=owner_id, cursor=cursor, limit=limit)
+
+
+@router.get("/customers/{customer_id}/profile", response_model=CustomerProfile,
+            summary="7P customer profile")
+async def customer_profile(customer_id: str, user: CurrentUser, rpc: Rpc) -> Any:
+    """The 7P analysis of one customer: profiling, persistency, profitability (refunds and
+    service hours count against it), performance, prospecting, product and promotion; 404
+    outside your scope."""
+    return await rpc.call("analytics", "customer_profile", principal=user.principal,
+                          customer_id=customer_id)
+
+
+@router.get("/churn-risk", response_model=ChurnRisk, summary="Churn warning (流失预警)")
+async def churn_risk(
+    user: CurrentUser,
+    rpc: Rpc,
+    multiple: Annotated[float | None, Query(ge=1, le=10, description="silence longer than "
+                                            "this × the mean purchase interval (default 1.5)")]
+    = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    """Customers at risk: silent for longer than `multiple` × their mean interval between
+    contracts, or with open complaints; within your scope."""
+    return await rpc.call("analytics", "churn_risk", principal=user.principal,
+                          multiple=multiple, cursor=cursor, limit=limit)

@@ -1,23 +1,49 @@
-"""Customers (客户信息库)."""
+"""Customers (客户信息库): records, contacts, follow-ups and plans, level and credit limit, the
+customer public pool (客户公海), merge, action records and the 360° view (客户全貌)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 
+from crmkit.errors import DomainError
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from gateway.permissions import PERMISSIONS, allowed
 from gateway.routers import API
-from gateway.schemas.common import CustomerLevel, CustomerStatus, ListScope, Page
+from gateway.schemas.common import CustomerLevel, CustomerStatus, Items, ListScope, Page
 from gateway.schemas.customers import (
+    ActionPublic,
+    ContactCreate,
+    ContactPublic,
+    CreditLimitChange,
+    CreditLimitHistory,
     CustomerCreate,
     CustomerCreated,
+    CustomerDetail,
+    CustomerPoolRules,
+    CustomerPoolRulesPreview,
     CustomerPublic,
     CustomerUpdate,
+    FollowUpCreate,
+    FollowUpPublic,
+    LevelChange,
+    MergeRequest,
+    PlanCreate,
+    PlanPublic,
+    PlanStatusChange,
+    PoolPreview,
+    ReleaseRequest,
 )
 
 router = APIRouter(prefix=f"{API}/customers", tags=["customers"], responses=ERROR_RESPONSES)
+pool_router = APIRouter(prefix=f"{API}/customer-pool", tags=["customers"],
+                        responses=ERROR_RESPONSES)
 CustomerId = Annotated[str, Path(max_length=64, description="the customer's id")]
+SubId = Annotated[str, Path(max_length=64)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 @router.post("", status_code=201, response_model=CustomerCreated, summary="Create a customer",
@@ -40,21 +66,25 @@ async def list_customers(
     level: CustomerLevel | None = None,
     status: CustomerStatus | None = None,
     owner_id: str | None = None,
+    tag: Annotated[str | None, Query(max_length=30, description="has this tag")] = None,
     q: Annotated[str | None, Query(max_length=100, description="name, phone or e-mail "
-                                                               "contains")] = None,
+                                                               "contains (中文 too)")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
+    """Newest first, keyset pages. Merged customers never appear."""
+    extra = {"tag": tag} if tag else {}
     return await rpc.call("customers", "list_customers", principal=user.principal,
                           scope=scope.value, level=level.value if level else None,
                           status=status.value if status else None, owner_id=owner_id, q=q,
-                          cursor=cursor, limit=limit)
+                          cursor=cursor, limit=limit, **extra)
 
 
-@router.get("/{customer_id}", response_model=CustomerPublic, summary="Get a customer",
+@router.get("/{customer_id}", response_model=CustomerDetail, summary="Get a customer",
             dependencies=[requires("customers.read")])
 async def get_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
-    """A customer outside your data scope is 404."""
+    """With its contacts. A customer outside your data scope is 404; a merged one is 404
+    `customer_merged` whose `details.merged_into` names the customer to read instead."""
     return await rpc.call("customers", "get_customer", principal=user.principal,
                           customer_id=customer_id)
 
@@ -63,8 +93,268 @@ async def get_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> 
               dependencies=[requires("customers.write")])
 async def update_customer(customer_id: CustomerId, body: CustomerUpdate, user: CurrentUser,
                           rpc: Rpc) -> Any:
-    """Only the fields sent change. Owner, status and credit limit are not fields of this
-    request (422); they change through their own actions."""
+    """Only the fields sent change (each change is kept in the action record). Owner, status
+    and credit limit are not fields of this request (422); they change through their own
+    actions. A different `level` needs a manager or an administrator (403 otherwise)."""
     return await rpc.call("customers", "update_customer", principal=user.principal,
                           customer_id=customer_id,
                           data=body.model_dump(mode="json", exclude_unset=True))
+
+
+# -- contacts ------------------------------------------------------------------------------------
+
+@router.post("/{customer_id}/contacts", status_code=201, response_model=ContactPublic,
+             summary="Add a contact", dependencies=[requires("customers.write")])
+async def add_contact(customer_id: CustomerId, body: ContactCreate, user: CurrentUser,
+                      rpc: Rpc) -> Any:
+    return await rpc.call("customers", "add_contact", principal=user.principal,
+                          customer_id=customer_id, data=body.model_dump(mode="json"))
+
+
+@router.get("/{customer_id}/contacts", response_model=Items[ContactPublic],
+            summary="List contacts", dependencies=[requires("customers.read")])
+async def list_contacts(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
+    return await rpc.call("customers", "list_contacts", principal=user.principal,
+                          customer_id=customer_id)
+
+
+@router.post("/{customer_id}/contacts/{contact_id}/primary",
+             response_model=Items[ContactPublic], summary="Make a contact the primary one",
+             dependencies=[requires("customers.write")])
+async def set_primary_contact(customer_id: CustomerId, contact_id: SubId, user: CurrentUser,
+                              rpc: Rpc) -> Any:
+    """The previous primary contact is demoted in the same transaction."""
+    return await rpc.call("customers", "set_primary_contact", principal=user.principal,
+                          customer_id=customer_id, contact_id=contact_id)
+
+
+# -- follow-ups and plans --------------------------------------------------------------------------
+
+@router.post("/{customer_id}/follow-ups", status_code=201, response_model=FollowUpPublic,
+             summary="Record a follow-up (跟进记录)", dependencies=[requires("customers.write")])
+async def add_follow_up(customer_id: CustomerId, body: FollowUpCreate, user: CurrentUser,
+                        rpc: Rpc) -> Any:
+    """Updates the customer's `last_contact_at` (which keeps it out of the public pool)."""
+    return await rpc.call("customers", "add_follow_up", principal=user.principal,
+                          customer_id=customer_id, data=body.model_dump(mode="json"))
+
+
+@router.get("/{customer_id}/follow-ups", response_model=Page[FollowUpPublic],
+            summary="List follow-ups", dependencies=[requires("customers.read")])
+async def list_follow_ups(customer_id: CustomerId, user: CurrentUser, rpc: Rpc,
+                          cursor: Cursor = None, limit: Limit = 50) -> Any:
+    return await rpc.call("customers", "list_follow_ups", principal=user.principal,
+                          customer_id=customer_id, cursor=cursor, limit=limit)
+
+
+@router.post("/{customer_id}/follow-up-plans", status_code=201, response_model=PlanPublic,
+             summary="Plan a follow-up or visit (跟进计划 / 拜访计划)",
+             dependencies=[requires("customers.write")])
+async def create_plan(customer_id: CustomerId, body: PlanCreate, user: CurrentUser,
+                      rpc: Rpc) -> Any:
+    """The plan goes on your calendar (`GET /calendar`); you get a reminder
+    `REMINDER_LEAD_MINUTES` (30) minutes before `scheduled_at`."""
+    return await rpc.call("customers", "create_plan", principal=user.principal,
+                          customer_id=customer_id, data=body.model_dump(mode="json"))
+
+
+@router.get("/{customer_id}/follow-up-plans", response_model=Page[PlanPublic],
+            summary="List follow-up plans", dependencies=[requires("customers.read")])
+async def list_plans(customer_id: CustomerId, user: CurrentUser, rpc: Rpc,
+                     status: Annotated[str | None, Query(pattern="^(planned|done|cancelled)$")]
+                     = None, cursor: Cursor = None, limit: Limit = 50) -> Any:
+    return await rpc.call("customers", "list_plans", principal=user.principal,
+                          customer_id=customer_id, status=status, cursor=cursor, limit=limit)
+
+
+@router.post("/{customer_id}/follow-up-plans/{plan_id}/status", response_model=PlanPublic,
+             summary="Mark a plan done or cancelled", responses=CONFLICT_RESPONSE,
+             dependencies=[requires("customers.write")])
+async def change_plan_status(customer_id: CustomerId, plan_id: SubId, body: PlanStatusChange,
+                             user: CurrentUser, rpc: Rpc) -> Any:
+    """Only a `planned` plan changes (409 `plan_closed` otherwise)."""
+    return await rpc.call("customers", "change_plan_status", principal=user.principal,
+                          customer_id=customer_id, plan_id=plan_id,
+                          data=body.model_dump(mode="json"))
+
+
+# -- level, credit limit, action records ---------------------------------------------------------
+
+@router.post("/{customer_id}/level", response_model=CustomerPublic,
+             summary="Set the customer level (客户级别)",
+             dependencies=[requires("customers.manage")])
+async def change_level(customer_id: CustomerId, body: LevelChange, user: CurrentUser,
+                       rpc: Rpc) -> Any:
+    """Managers and administrators; the reason is kept in the action record."""
+    return await rpc.call("customers", "change_level", principal=user.principal,
+                          customer_id=customer_id, data=body.model_dump(mode="json"))
+
+
+@router.post("/{customer_id}/credit-limit", response_model=CustomerPublic,
+             summary="Change the credit limit (信用额度)",
+             dependencies=[requires("customers.manage")])
+async def change_credit_limit(customer_id: CustomerId, body: CreditLimitChange,
+                              user: CurrentUser, rpc: Rpc) -> Any:
+    """Managers and administrators, with a reason; kept in the history. The same limit again
+    is 422 `credit_limit_unchanged`."""
+    return await rpc.call("customers", "change_credit_limit", principal=user.principal,
+                          customer_id=customer_id, data=body.model_dump(mode="json"))
+
+
+@router.get("/{customer_id}/credit-limit", response_model=CreditLimitHistory,
+            summary="Credit limit and its history", dependencies=[requires("customers.read")])
+async def credit_limit_history(customer_id: CustomerId, user: CurrentUser, rpc: Rpc,
+                               cursor: Cursor = None, limit: Limit = 50) -> Any:
+    return await rpc.call("customers", "credit_limit_history", principal=user.principal,
+                          customer_id=customer_id, cursor=cursor, limit=limit)
+
+
+@router.get("/{customer_id}/actions", response_model=Page[ActionPublic],
+            summary="Action records (操作记录)", dependencies=[requires("customers.read")])
+async def list_actions(customer_id: CustomerId, user: CurrentUser, rpc: Rpc,
+                       cursor: Cursor = None, limit: Limit = 50) -> Any:
+    """Who changed what, when, from what to what; newest first. Also readable for a merged
+    customer."""
+    return await rpc.call("customers", "list_actions", principal=user.principal,
+                          customer_id=customer_id, cursor=cursor, limit=limit)
+
+
+# -- the public pool (客户公海) and merge --------------------------------------------------------
+
+@router.post("/{customer_id}/claim", response_model=CustomerPublic,
+             summary="Claim a pool customer", responses=CONFLICT_RESPONSE,
+             dependencies=[requires("customers.claim")])
+async def claim_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
+    """409 `customer_already_claimed` when someone else was first, `claim_limit_reached` at the
+    cap of customers per rep."""
+    return await rpc.call("customers", "claim_customer", principal=user.principal,
+                          customer_id=customer_id)
+
+
+@router.post("/{customer_id}/release", response_model=CustomerPublic,
+             summary="Release a customer to the pool", responses=CONFLICT_RESPONSE,
+             dependencies=[requires("customers.claim")])
+async def release_customer(customer_id: CustomerId, body: ReleaseRequest, user: CurrentUser,
+                           rpc: Rpc) -> Any:
+    return await rpc.call("customers", "release_customer", principal=user.principal,
+                          customer_id=customer_id, reason=body.reason)
+
+
+@router.post("/{customer_id}/lock", response_model=CustomerPublic,
+             summary="Lock a customer (锁定: never returned to the pool)",
+             responses=CONFLICT_RESPONSE, dependencies=[requires("customers.claim")])
+async def lock_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
+    """409 `claim_limit_reached` at the cap of locked customers per rep."""
+    return await rpc.call("customers", "lock_customer", principal=user.principal,
+                          customer_id=customer_id)
+
+
+@router.post("/{customer_id}/unlock", response_model=CustomerPublic,
+             summary="Unlock a customer", responses=CONFLICT_RESPONSE,
+             dependencies=[requires("customers.claim")])
+async def unlock_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
+    return await rpc.call("customers", "unlock_customer", principal=user.principal,
+                          customer_id=customer_id)
+
+
+@router.post("/{customer_id}/merge", response_model=CustomerDetail,
+             summary="Merge a duplicate into this customer", responses=CONFLICT_RESPONSE,
+             dependencies=[requires("customers.write")])
+async def merge_customers(customer_id: CustomerId, body: MergeRequest, user: CurrentUser,
+                          rpc: Rpc) -> Any:
+    """Contacts, follow-ups and plans of `other_id` move here; `other_id` is marked merged
+    (404 `customer_merged` from then on) and `customer.merged` lets the other services re-point
+    their documents. Managers and administrators, or the owner of both customers."""
+    return await rpc.call("customers", "merge_customers", principal=user.principal,
+                          customer_id=customer_id, other_id=body.other_id)
+
+
+@pool_router.get("/rules", response_model=CustomerPoolRules, summary="Customer pool rules",
+                 dependencies=[requires("customer_pool.read")])
+async def get_pool_rules(user: CurrentUser, rpc: Rpc) -> Any:
+    return await rpc.call("customers", "get_pool_rules", principal=user.principal)
+
+
+@pool_router.put("/rules", response_model=CustomerPoolRules,
+                 summary="Set the customer pool rules",
+                 dependencies=[requires("customer_pool.manage")])
+async def set_pool_rules(body: CustomerPoolRules, user: CurrentUser, rpc: Rpc) -> Any:
+    """Administrators. Replaces the rules; fields left out take their defaults."""
+    return await rpc.call("customers", "set_pool_rules", principal=user.principal,
+                          rules=body.model_dump(mode="json", exclude_unset=True))
+
+
+@pool_router.post("/rules/preview", response_model=PoolPreview,
+                  summary="Preview the customer pool rules (dry run)",
+                  dependencies=[requires("customer_pool.read")])
+async def preview_pool_rules(user: CurrentUser, rpc: Rpc,
+                             body: Annotated[CustomerPoolRulesPreview | None, Body()] = None
+                             ) -> Any:
+    """The customers the rules (sent, or the saved ones) would return to the pool now;
+    nothing changes."""
+    rules = body.rules.model_dump(mode="json", exclude_unset=True) if body and body.rules else None
+    return await rpc.call("customers", "preview_pool_rules", principal=user.principal,
+                          rules=rules)
+
+
+# -- the 360° view (客户全貌) --------------------------------------------------------------------
+
+#: section -> (service, method, permissions the caller's role needs to see it: the first one
+#: the permission table defines is checked)
+OVERVIEW_SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "opportunities": ("sales", "list_opportunities", ("opportunities.read",)),
+    "quotes": ("sales", "list_quotes", ("quotes.read", "opportunities.read")),
+    "contracts": ("sales", "list_contracts", ("contracts.read", "opportunities.read")),
+    "receivable_plans": ("sales", "list_receivable_plans",
+                         ("receivables.read", "opportunities.read")),
+    "payments": ("sales", "list_payments", ("receivables.read", "opportunities.read")),
+    "invoices": ("sales", "list_invoices", ("invoices.read", "opportunities.read")),
+    "tickets": ("service_desk", "list_tickets", ("tickets.read",)),
+    "returns": ("service_desk", "list_returns", ("returns.read", "tickets.read")),
+    "work_orders": ("service_desk", "list_work_orders", ("work_orders.read", "tickets.read")),
+    "profile": ("analytics", "customer_profile", ("analytics.read",)),
+}
+OVERVIEW_TIMEOUT = 2.0
+
+
+async def _section(rpc, principal: dict, service: str, method: str, customer_id: str) -> dict:
+    try:
+        async with asyncio.timeout(OVERVIEW_TIMEOUT + 0.5):
+            data = await rpc.call(service, method, principal=principal,
+                                  timeout=OVERVIEW_TIMEOUT, customer_id=customer_id)
+    except DomainError as exc:
+        return {"available": False, "error": {"code": exc.code, "message": exc.message}}
+    except TimeoutError:
+        return {"available": False, "error": {
+            "code": "service_timeout",
+            "message": f"{service} did not answer within {OVERVIEW_TIMEOUT:g} s"}}
+    except Exception as exc:  # noqa: BLE001 - one section failing never fails the view
+        return {"available": False, "error": {"code": "internal_error",
+                                              "message": type(exc).__name__}}
+    return {"available": True, "data": data}
+
+
+@router.get("/{customer_id}/overview", summary="The 360° view (客户全貌)",
+            dependencies=[requires("customers.read")])
+async def overview(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
+    """The customer, contacts, follow-ups and plans, then every other service's documents of
+    this customer fetched in parallel (2 s each). A section whose service fails, is down, is
+    slow or is not for your role is `{"available": false, "error": {code, message}}` while
+    the rest of the view is served; a customer outside your scope is 404."""
+    principal = user.principal
+    base = await rpc.call("customers", "customer_overview", principal=principal,
+                          customer_id=customer_id)   # scope check first: 404 stops here
+    names, calls = [], []
+    sections: dict[str, Any] = {}
+    for name, (service, method, permissions) in OVERVIEW_SECTIONS.items():
+        permission = next((p for p in permissions if p in PERMISSIONS), None)
+        if permission is not None and not allowed(user.role, permission):
+            sections[name] = {"available": False, "error": {
+                "code": "forbidden", "message": f"the {user.role} role may not see {name}"}}
+            continue
+        names.append(name)
+        calls.append(_section(rpc, principal, service, method, customer_id))
+    for name, result in zip(names, await asyncio.gather(*calls), strict=True):
+        sections[name] = result
+    return {**base, "sections": {name: sections[name] for name in OVERVIEW_SECTIONS},
+            "partial": any(not s["available"] for s in sections.values())}

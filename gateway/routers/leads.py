@@ -1,27 +1,195 @@
-"""Leads (线索) and the public pool: create, list, claim, release, assign, follow up, convert."""
+"""Leads (线索) and the public pool: create, list, claim, release, assign, transfer, follow
+up, convert, lock, the action log, CSV import and export."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+import codecs
+import csv
+import io
+from collections.abc import AsyncIterator, Iterator
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 
+from crmkit.errors import ValidationFailed
 from gateway.deps import CurrentUser, DatabaseDep, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
-from gateway.guards import ensure_assignable, ensure_owner_allowed
+from gateway.guards import ensure_active_user, ensure_assignable, ensure_owner_allowed
 from gateway.routers import API
 from gateway.schemas.common import LeadSource, LeadStatus, ListScope, Page
 from gateway.schemas.leads import (
     AssignRequest,
     FollowUpCreate,
     FollowUpPublic,
+    ImportReport,
+    LeadActionPublic,
     LeadCreate,
     LeadPublic,
     LeadUpdate,
+    LockRequest,
     ReleaseRequest,
+    TransferRequest,
 )
 
 router = APIRouter(prefix=f"{API}/leads", tags=["leads"], responses=ERROR_RESPONSES)
 LeadId = Annotated[str, Path(max_length=64, description="the lead's id")]
+PoolName = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                       description="only leads of this pool")]
+
+IMPORT_BATCH = 500          # rows per import_rows RPC
+IMPORT_ROWS_LISTED = 1000   # rows of the report's `rows` (then `truncated`)
+EXPORT_PAGE = 1000
+SNIFF_BYTES = 64 * 1024
+EXPORT_COLUMNS = (("id", "编号"), ("name", "姓名"), ("company", "公司"), ("title", "职位"),
+                  ("phone", "电话"), ("email", "邮箱"), ("source", "来源"), ("region", "地区"),
+                  ("industry", "行业"), ("tags", "标签"), ("notes", "备注"), ("status", "状态"),
+                  ("pool", "公海"), ("owner_id", "负责人"),
+                  ("follow_up_deadline", "跟进截止"), ("created_at", "创建时间"))
+
+
+# -- CSV import (pure helpers, tested in tests/unit/test_leads_csv.py) -----------------------
+
+def detect_encoding(head: bytes) -> str:
+    """BOM → utf-8-sig; else strict UTF-8 on the first chunk; else GBK (as gb18030, its
+    superset), which is what Chinese Excel writes."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8"
+
+
+def _reader(binary: IO[bytes], encoding: str):
+    binary.seek(0)
+    text = io.TextIOWrapper(binary, encoding=encoding, newline="", errors="strict")
+    return text, csv.reader(text)
+
+
+def check_csv(binary: IO[bytes]) -> str:
+    """One streaming pass: the encoding that decodes the whole file, or 422."""
+    binary.seek(0)
+    candidates = [detect_encoding(binary.read(SNIFF_BYTES))]
+    if candidates[0] == "utf-8":
+        candidates.append("gb18030")
+    for encoding in candidates:
+        text, reader = _reader(binary, encoding)
+        try:
+            for _ in reader:
+                pass
+        except UnicodeDecodeError:
+            continue
+        except csv.Error as exc:
+            raise ValidationFailed("bad_csv", f"the file is not valid CSV: {exc}") from None
+        finally:
+            text.detach()
+        return encoding
+    raise ValidationFailed("bad_encoding", "the file is neither UTF-8 nor GBK")
+
+
+def csv_batches(binary: IO[bytes], encoding: str,
+                size: int = IMPORT_BATCH) -> Iterator[tuple[list[str], int, list[list[str]]]]:
+    """(header, row number of the batch's first row, rows): the file a batch at a time."""
+    text, reader = _reader(binary, encoding)
+    try:
+        header = next(reader, None)
+        if not header:
+            raise ValidationFailed("empty_file", "the file has no header row")
+        batch, start, number = [], 2, 1
+        for row in reader:
+            number += 1
+            if not batch:
+                start = number
+            batch.append(row)
+            if len(batch) >= size:
+                yield header, start, batch
+                batch = []
+        if batch or number == 1:   # a header-only file still gets its header checked
+            yield header, start, batch
+    finally:
+        text.detach()
+
+
+def merge_report(total: dict, part: dict) -> None:
+    for key in ("created", "duplicates", "rejected"):
+        total[key] += part[key]
+    room = IMPORT_ROWS_LISTED - len(total["rows"])
+    total["rows"].extend(part["rows"][:max(room, 0)])
+    if len(part["rows"]) > room:
+        total["truncated"] = True
+
+
+@router.post("/import", response_model=ImportReport, summary="Import leads from CSV (导入)",
+             dependencies=[requires("leads.import")])
+async def import_leads(user: CurrentUser, rpc: Rpc,
+                       file: Annotated[UploadFile, File(description="CSV: UTF-8, UTF-8 with "
+                                                                    "BOM or GBK")],
+                       pool: Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default",
+                       ) -> Any:
+    """Columns by Chinese or English header: 姓名/name (required), 公司/company, 职位/title,
+    电话/手机/phone, 邮箱/email, 来源/source, 地区/region, 行业/industry, 备注/notes,
+    标签/tags. New leads land in `pool` without owner. The upload is spooled to disk and sent
+    to the leads service 500 rows at a time; duplicates (of the store or the file) and invalid
+    rows are skipped and listed in `rows` (file line numbers, at most 1000)."""
+    binary = file.file
+    encoding = await run_in_threadpool(check_csv, binary)
+    batches = csv_batches(binary, encoding)
+    total: dict = {"created": 0, "duplicates": 0, "rejected": 0, "rows": [], "truncated": False}
+    while True:
+        batch = await run_in_threadpool(next, batches, None)
+        if batch is None:
+            break
+        header, start, rows = batch
+        part = await rpc.call("leads", "import_rows", principal=user.principal, header=header,
+                              rows=rows, start_row=start, pool=pool, timeout=60)
+        merge_report(total, part)
+    return total
+
+
+@router.get("/export", summary="Export leads as CSV (导出)",
+            response_class=StreamingResponse, dependencies=[requires("leads.export")],
+            responses={200: {"content": {"text/csv": {}}}})
+async def export_leads(
+    user: CurrentUser,
+    rpc: Rpc,
+    scope: ListScope = ListScope.all,
+    status: LeadStatus | None = None,
+    source: LeadSource | None = None,
+    owner_id: str | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    pool: PoolName = None,
+) -> StreamingResponse:
+    """The leads of the list with the same filters that you may see, streamed as UTF-8 CSV
+    with a BOM (Excel opens it directly); headers in Chinese, as the import reads them."""
+    filters = {"scope": scope.value, "status": status.value if status else None,
+               "source": source.value if source else None, "owner_id": owner_id, "q": q,
+               "pool": pool}
+    first = await rpc.call("leads", "list_leads", principal=user.principal, limit=EXPORT_PAGE,
+                           **filters)   # errors surface before the 200 starts
+
+    async def rows() -> AsyncIterator[bytes]:
+        page = first
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow([title for _, title in EXPORT_COLUMNS])
+        yield codecs.BOM_UTF8 + buffer.getvalue().encode()
+        while True:
+            buffer.seek(0)
+            buffer.truncate()
+            for item in page["items"]:
+                writer.writerow([",".join(item.get(k) or []) if k == "tags"
+                                 else ("" if item.get(k) is None else item.get(k))
+                                 for k, _ in EXPORT_COLUMNS])
+            yield buffer.getvalue().encode()
+            if not page.get("next_cursor"):
+                return
+            page = await rpc.call("leads", "list_leads", principal=user.principal,
+                                  limit=EXPORT_PAGE, cursor=page["next_cursor"], **filters)
+
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="leads.csv"'})
 
 
 @router.post("", status_code=201, response_model=LeadPublic, summary="Create a lead",
@@ -50,12 +218,13 @@ async def list_leads(
                                                                "e-mail contains")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    pool: PoolName = None,
 ) -> Any:
     """Keyset pages; pass `next_cursor` back as `cursor`."""
     return await rpc.call("leads", "list_leads", principal=user.principal, scope=scope.value,
                           status=status.value if status else None,
                           source=source.value if source else None, owner_id=owner_id, q=q,
-                          cursor=cursor, limit=limit)
+                          cursor=cursor, limit=limit, **({"pool": pool} if pool else {}))
 
 
 @router.get("/{lead_id}", response_model=LeadPublic, summary="Get a lead",
@@ -118,3 +287,43 @@ async def convert_lead(lead_id: LeadId, user: CurrentUser, rpc: Rpc) -> Any:
     """The lead becomes `converted`; the customers service creates the customer from the
     event (its id appears as `customer_id` once created)."""
     return await rpc.call("leads", "convert_lead", principal=user.principal, lead_id=lead_id)
+
+
+@router.post("/{lead_id}/transfer", response_model=LeadPublic,
+             summary="Transfer a lead to another rep (转交)", responses=CONFLICT_RESPONSE,
+             dependencies=[requires("leads.write")])
+async def transfer_lead(lead_id: LeadId, body: TransferRequest, user: CurrentUser, rpc: Rpc,
+                        database: DatabaseDep) -> Any:
+    """By the owner, or a manager/admin who sees the owner. `owner_id` must be an active user
+    (422); the new owner gets fresh deadlines. Pool leads are claimed or assigned instead
+    (409 `lead_in_pool`)."""
+    await ensure_active_user(database, body.owner_id, "owner_id")
+    return await rpc.call("leads", "transfer_lead", principal=user.principal, lead_id=lead_id,
+                          data=body.model_dump(mode="json"))
+
+
+@router.post("/{lead_id}/lock", response_model=LeadPublic, summary="Lock a lead (锁定)",
+             responses=CONFLICT_RESPONSE, dependencies=[requires("leads.lock")])
+async def lock_lead(lead_id: LeadId, user: CurrentUser, rpc: Rpc,
+                    body: LockRequest | None = None) -> Any:
+    """Managers and administrators: a locked lead never returns to the pool automatically."""
+    return await rpc.call("leads", "lock_lead", principal=user.principal, lead_id=lead_id,
+                          reason=body.reason if body else None)
+
+
+@router.post("/{lead_id}/unlock", response_model=LeadPublic, summary="Unlock a lead",
+             responses=CONFLICT_RESPONSE, dependencies=[requires("leads.lock")])
+async def unlock_lead(lead_id: LeadId, user: CurrentUser, rpc: Rpc,
+                      body: LockRequest | None = None) -> Any:
+    return await rpc.call("leads", "unlock_lead", principal=user.principal, lead_id=lead_id,
+                          reason=body.reason if body else None)
+
+
+@router.get("/{lead_id}/actions", response_model=Page[LeadActionPublic],
+            summary="A lead's action log (操作记录)", dependencies=[requires("leads.read")])
+async def list_lead_actions(lead_id: LeadId, user: CurrentUser, rpc: Rpc,
+                            cursor: str | None = None,
+                            limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
+    """Newest first: who changed which field from what to what, and why."""
+    return await rpc.call("leads", "list_lead_actions", principal=user.principal,
+                          lead_id=lead_id, cursor=cursor, limit=limit)

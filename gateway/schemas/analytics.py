@@ -57,3 +57,125 @@ class ActivityItem(PublicModel):
     subject_id: str | None = None
     summary: str | None = None
     data: dict[str, Any] | None = None
+
+
+class BriefingFigure(PublicModel):
+    metric: str | None = Field(None, examples=["contract_amount"])
+    label: str | None = Field(None, examples=["签约金额"])
+    measure: str | None = Field(None, description="count or amount", examples=["amount"])
+    value: int | Decimal | None = Field(None, examples=["120000.00"])
+    previous: int | Decimal | None = Field(None, examples=["80000.00"])
+    change: int | Decimal | None = Field(None, examples=["40000.00"])
+    change_rate: Decimal | None = Field(None, description="(value − previous) / previous; null "
+                                        "when previous is zero", examples=["0.5000"])
+
+
+class Briefing(PublicModel):
+    period: str | None = Field(None, examples=["week"])
+    scope: str | None = Field(None, examples=["team"])
+    start: str | None = Field(None, description="first business day", examples=["2026-03-02"])
+    end: str | None = Field(None, description="last business day", examples=["2026-03-08"])
+    previous_start: str | None = None
+    previous_end: str | None = None
+    complete: bool | None = Field(None, description="false when scope=company was asked by a "
+                                  "caller who does not see all (only the visible part)")
+    figures: list[BriefingFigure] | None = None
+
+
+class RankingItem(PublicModel):
+    rank: int | None = None
+    owner_id: str | None = None
+    value: int | Decimal | None = None
+
+
+class Rankings(PublicModel):
+    metric: str | None = None
+    measure: str | None = None
+    period: str | None = None
+    scope: str | None = None
+    start: str | None = None
+    end: str | None = None
+    items: list[RankingItem] | None = None
+
+
+class SeriesPoint(PublicModel):
+    date: str | None = Field(None, examples=["2026-03-02"])
+    count: int | None = None
+    amount: Decimal | None = None
+
+
+class Series(PublicModel):
+    metric: str | None = None
+    measure: str | None = None
+    scope: str | None = None
+    start: str | None = None
+    end: str | None = None
+    points: list[SeriesPoint] | None = None
+
+
+class ForecastMonth(PublicModel):
+    month: str | None = Field(None, description="expected close month (null: no date)",
+                              examples=["2026-04"])
+    opportunities: int | None = None
+    amount: Decimal | None = None
+    weighted: Decimal | None = Field(None, description="Σ amount × stage probability")
+
+
+class Forecast(PublicModel):
+    months: list[ForecastMonth] | None = None
+    total_amount: Decimal | None = None
+    total_weighted: Decimal | None = None
+
+
+class CustomerValueItem(PublicModel):
+    customer_id: str | None = None
+    name: str | None = None
+    owner_id: str | None = None
+    team_id: str | None = None
+    recency_days: int | None = None
+    frequency: int | None = None
+    monetary: Decimal | None = None
+    r: int | None = None
+    f: int | None = None
+    m: int | None = None
+    score: str | None = Field(None, examples=["545"])
+    tier: str | None = Field(None, examples=["gold"])
+
+
+class CustomerValueReport(PublicModel):
+    customers: int | None = None
+    pareto: dict[str, Any] | None = None
+    pyramid: list[dict[str, Any]] | None = None
+    items: list[CustomerValueItem] | None = None
+    next_cursor: str | None = None
+
+
+class CustomerProfile(PublicModel):
+    """The 7P analysis (客户7P分析); fields of each P: docs/analytics.md."""
+
+    customer_id: str | None = None
+    profiling: dict[str, Any] | None = Field(None, description="客户概况")
+    persistency: dict[str, Any] | None = Field(None, description="客户忠诚度")
+    profitability: dict[str, Any] | None = Field(None, description="客户利润")
+    performance: dict[str, Any] | None = Field(None, description="客户性能")
+    prospecting: dict[str, Any] | None = Field(None, description="客户未来")
+    product: dict[str, Any] | None = Field(None, description="客户产品")
+    promotion: dict[str, Any] | None = Field(None, description="客户促销")
+
+
+class ChurnRiskItem(PublicModel):
+    customer_id: str | None = None
+    name: str | None = None
+    owner_id: str | None = None
+    team_id: str | None = None
+    reason: str | None = Field(None, examples=["purchase_overdue"])
+    open_complaints: int | None = None
+    silence_days: float | None = None
+    mean_interval_days: float | None = None
+
+
+class ChurnRisk(PublicModel):
+    multiple: float | None = None
+    total: int | None = None
+    items: list[ChurnRiskItem] | None = None
+    next_cursor: str | None = None

@@ -1,9 +1,9 @@
 """Leads (线索), follow-ups and public-pool rules."""
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from gateway.schemas.common import (
     ID_EXAMPLE,
@@ -25,6 +25,18 @@ _LEAD_EXAMPLE = {
 }
 
 
+def phone_digits(value: str) -> int:
+    """Digits of a phone once normalised: full-width folded, +86 / 0086 dropped."""
+    import unicodedata
+
+    digits = "".join(ch for ch in unicodedata.normalize("NFKC", value) if ch.isdigit())
+    if value.strip().startswith(("+", "＋")) and digits.startswith("86") and len(digits) > 11:
+        digits = digits[2:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    return len(digits)
+
+
 class LeadFields(InputModel):
     company: str | None = Field(None, max_length=200)
     title: str | None = Field(None, max_length=100)
@@ -33,6 +45,13 @@ class LeadFields(InputModel):
     region: str | None = Field(None, max_length=100)
     industry: str | None = Field(None, max_length=100)
     notes: str | None = Field(None, max_length=5000)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_digits(cls, value: str | None) -> str | None:
+        if value and not 5 <= phone_digits(value) <= 20:
+            raise ValueError("a phone must have 5 to 20 digits")
+        return value or None
 
 
 class LeadCreate(LeadFields):
@@ -80,6 +99,14 @@ class LeadPublic(PublicModel):
     follow_up_deadline: UtcTime | None = None
     last_follow_up_at: UtcTime | None = None
     customer_id: str | None = None
+    previous_owner_id: str | None = None
+    convert_deadline: UtcTime | None = Field(None, description="claim + the source's "
+                                             "not-converted days; null: no such rule")
+    due_at: UtcTime | None = Field(None, description="the earlier deadline: after its "
+                                   "business day (Asia/Shanghai) the lead returns to the pool")
+    locked: bool | None = Field(None, description="locked leads never return automatically")
+    locked_by: str | None = None
+    locked_at: UtcTime | None = None
     created_at: UtcTime | None = None
     updated_at: UtcTime | None = None
 
@@ -123,6 +150,57 @@ class FollowUpPublic(PublicModel):
     created_at: UtcTime | None = None
 
 
+class TransferRequest(InputModel):
+    owner_id: str = Field(min_length=1, max_length=64, examples=[ID_EXAMPLE])
+    reason: str = Field(min_length=1, max_length=500, examples=["区域调整，转给华南同事"])
+
+
+class LockRequest(InputModel):
+    reason: str | None = Field(None, max_length=500, examples=["重点客户，暂不退回公海"])
+
+
+class LeadActionPublic(PublicModel):
+    """One entry of a lead's action log (操作记录)."""
+
+    id: str
+    lead_id: str | None = None
+    actor_id: str | None = Field(None, description="null: the system (the return job)")
+    action: str | None = Field(None, examples=["transferred"])
+    field: str | None = Field(None, examples=["owner_id"])
+    from_: str | None = Field(None, alias="from")
+    to: str | None = None
+    reason: str | None = None
+    at: UtcTime | None = None
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class ImportRow(PublicModel):
+    row: int = Field(description="line of the file (the header is line 1)")
+    status: str = Field(description="duplicate | rejected")
+    reason: str | None = Field(None, examples=["duplicate_in_store"])
+    existing_id: str | None = None
+    errors: list | None = None
+
+
+class ImportReport(PublicModel):
+    created: int
+    duplicates: int
+    rejected: int
+    rows: list[ImportRow] = Field(description="the rows not created (at most 1000)")
+    truncated: bool = Field(False, description="more rows were not created than listed")
+
+
+class ReturnCondition(InputModel):
+    sources: list[LeadSource] | None = Field(
+        None, min_length=1, description="lead sources this applies to; omit: every source")
+    no_follow_up_days: int | None = Field(
+        None, ge=1, le=365, description="days without a follow-up (omit: follow_up_days)")
+    not_converted_days: int | None = Field(
+        None, ge=1, le=3650, description="days after the claim without conversion "
+                                         "(omit: no such rule)")
+
+
 class PoolRules(InputModel):
     """Rules of one public pool (公海规则); a field left out takes its default."""
 
@@ -138,11 +216,15 @@ class PoolRules(InputModel):
                                         "claim it again (default 7)")
     warn_days_before: int | None = Field(
         None, ge=0, le=365, description="days before the deadline the owner is warned "
-                                        "(default 2)")
+                                        "(default 2; 0: no warning)")
+    return_conditions: list[ReturnCondition] | None = Field(
+        None, max_length=20, description="per lead source; the first matching entry applies")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "follow_up_days": 7, "max_leads_per_rep": 200, "max_claims_per_day": 20,
-        "reclaim_cooldown_days": 3, "warn_days_before": 1}]})
+        "reclaim_cooldown_days": 3, "warn_days_before": 1,
+        "return_conditions": [{"sources": ["expo"], "no_follow_up_days": 3,
+                               "not_converted_days": 30}]}]})
 
 
 class PoolRulesPublic(PublicModel):
@@ -155,3 +237,28 @@ class PoolRulesPublic(PublicModel):
 
 class PoolRulesPreview(InputModel):
     rules: PoolRules | None = Field(None, description="rules to try; omit to use the saved ones")
+
+
+class PoolCreate(InputModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", examples=["east"])
+    title: str | None = Field(None, max_length=100, examples=["华东公海"])
+    members: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        [], max_length=1000, description="user ids who work this pool")
+
+
+class PoolMembers(InputModel):
+    user_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=1000)
+
+
+class PoolPublic(PublicModel):
+    name: str
+    title: str | None = None
+    members: list[str] | None = Field(None, description="null for `default`: everyone")
+    rules: dict | None = None
+
+
+class ReturnJobResult(PublicModel):
+    returned: int
+    warned: int
+    at: UtcTime | None = None

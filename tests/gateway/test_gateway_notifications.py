@@ -94,10 +94,19 @@ def test_rules_table():
     assert {t: (r.exchange, r.recipient) for t, r in RULES.items()} == {
         "lead.assigned": ("leads.events", "owner_id"),
         "lead.returned_to_pool": ("leads.events", "previous_owner_id"),
-        "lead.follow_up_due": ("leads.events", "owner_id"),
+        "lead.deadline_warning": ("leads.events", "owner_id"),
+        "lead.transferred": ("leads.events", "owner_id"),
         "customer.created": ("customers.events", "owner_id"),
+        "follow_up_plan.due": ("customers.events", "owner_id"),
         "ticket.created": ("service_desk.events", "assignee_id"),
+        "ticket.assigned": ("service_desk.events", "assignee_id"),
+        "ticket.sla_warning": ("service_desk.events", "assignee_id"),
+        "ticket.sla_breached": ("service_desk.events", "assignee_id"),
+        "ticket.sla_escalated": ("service_desk.events", "manager_id"),
         "opportunity.won": ("sales.events", "owner_id"),
+        "contract.approval_requested": ("sales.events", "approver_id"),
+        "receivable.overdue": ("sales.events", "owner_id"),
+        "customer.churn_risk": ("analytics.events", "owner_id"),
     }
     assert RULES["lead.assigned"].title == "线索已分配给你"
     assert RULES["lead.returned_to_pool"].title == "线索已退回公海"
