@@ -75,7 +75,8 @@ def main() -> None:
         files.append((encoding, path, dups))
         print(f"generated {path} ({path.stat().st_size / 1e6:.1f} MB, {dups} duplicates)",
               flush=True)
-    cluster = Cluster(work / "cluster", extra_env={"LOG_LEVEL": "WARNING"})
+    cluster = Cluster(work / "cluster", max_workers=None,
+                      extra_env={"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
     results = []
     try:
         cluster.start()

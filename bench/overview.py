@@ -155,7 +155,8 @@ def main() -> None:
     args = parser.parse_args()
     connections = [int(c) for c in args.connections.split(",")]
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-overview-")), store=args.store,
-                      extra_env={"LOG_LEVEL": "WARNING"})
+                      max_workers=None,
+                      extra_env={"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
     try:
         cluster.start()
         print(f"cluster ready at {cluster.url} (logs in {cluster.workdir})", flush=True)

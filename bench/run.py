@@ -212,8 +212,9 @@ def main() -> None:
     connections = [int(c) for c in args.connections.split(",")]
     metrics_port = free_port()
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), store=args.store,
+                      max_workers=None,
                       extra_env={"ANALYTICS_METRICS_PORT": str(metrics_port),
-                                 "LOG_LEVEL": "WARNING"})
+                                 "LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
     try:
         cluster.start()
         print(f"cluster ready at {cluster.url} (logs in {cluster.workdir})", flush=True)

@@ -62,6 +62,9 @@ class Cluster:
     vhost: str = field(default_factory=lambda: f"crm-e2e-{uuid.uuid4().hex[:8]}")
     port: int = field(default_factory=free_port)
     metrics: bool = False               # give every replica its own metrics port
+    # workers per replica (and so its DB pool): test clusters keep PostgreSQL's 100-connection
+    # default comfortable even with two clusters up; None = the services' default (benchmarks)
+    max_workers: int | None = 8
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     databases: list[str] = field(default_factory=list)
     metrics_ports: dict[str, int] = field(default_factory=dict)
@@ -86,6 +89,8 @@ class Cluster:
         })
         for name in SERVICES:
             env[f"{name.upper()}_METRICS_PORT"] = "0"
+            if self.max_workers:
+                env[f"{name.upper()}_MAX_WORKERS"] = str(self.max_workers)
         env.update(self.extra_env)
         return env
 

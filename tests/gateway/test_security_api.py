@@ -361,3 +361,36 @@ def test_no_response_schema_carries_secrets(http):
             for answer in op.get("responses", {}).values():
                 ref = str(answer.get("content", {}))
                 assert not any(f"/{n}'" in ref for n in INPUTS_WITH_PASSWORD), path
+
+
+def test_every_request_body_rejects_unknown_and_server_owned_fields(http, admin):
+    spec = http.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+
+    def objects(schema):
+        while "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        if "anyOf" in schema:
+            for option in schema["anyOf"]:
+                yield from objects(option)
+        elif schema.get("type") == "object":
+            yield schema
+
+    server_owned = {"id", "created_at", "updated_at", "created_by", "password_hash",
+                    "secret", "secret_hash", "last_used_at", "revoked_at"}
+    checked = 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            body = (op.get("requestBody", {}).get("content", {})
+                    .get("application/json", {}).get("schema"))
+            if body is None:
+                continue
+            for schema in objects(body):
+                checked += 1
+                assert schema.get("additionalProperties") is False, (method, path)
+                assert not set(schema.get("properties", {})) & server_owned, (method, path)
+    assert checked > 50
+    # and the rejection is real: a server-owned field is a 422 naming it
+    answer = http.post("/api/v1/teams", headers=admin, json={"name": "x", "id": "mine"})
+    assert answer.status_code == 422
+    assert ["body", "id"] in [d["loc"] for d in answer.json()["error"]["details"]]
