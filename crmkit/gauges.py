@@ -4,13 +4,14 @@
         "crm_leads_in_pool": ("Leads in a public pool", lambda: select(func.count())...),
     })
 
-Every ``interval`` seconds a green thread runs each query on the service's store and sets the
-gauge ``<name>{service=...}``. Every replica reports the same figure, so dashboards and alerts
-take ``max by (service)``.
+Every ``interval`` seconds (``CRM_GAUGES_INTERVAL``, default 15) a green thread runs each
+query on the service's store and sets the gauge ``<name>{service=...}``. Every replica
+reports the same figure, so dashboards and alerts take ``max by (service)``.
 """
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 import eventlet
@@ -29,9 +30,9 @@ def _gauge(name: str, description: str) -> Gauge:
 
 
 class BusinessGauges(DependencyProvider):
-    def __init__(self, queries: dict[str, tuple[str, Callable]], interval: float = 15.0):
+    def __init__(self, queries: dict[str, tuple[str, Callable]], interval: float | None = None):
         self.queries = queries
-        self.interval = interval
+        self.interval = interval or float(os.environ.get("CRM_GAUGES_INTERVAL", "15"))
         self._running = False
 
     def setup(self):

@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import sqlalchemy as sa
 from nameko.timer import Timer
 
 from crmkit.events import handles
+from crmkit.gauges import BusinessGauges
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.customers import events, handlers, handlers_plans, handlers_pool
-from services.customers.models import Base
+from services.customers.models import Base, Customer
 
 
 class JobTimer(Timer):
@@ -46,6 +48,10 @@ job = JobTimer.decorator
 class CustomersService(ServiceBase):
     name = "customers"
     db = Database(Base.metadata, Path(__file__).parent / "migrations")
+    gauges = BusinessGauges({
+        "crm_customers_in_pool": ("Customers without an owner (客户公海)", lambda: sa.select(
+            sa.func.count()).select_from(Customer).where(Customer.owner_id.is_(None))),
+    })
 
     # -- customers -----------------------------------------------------------------------
 

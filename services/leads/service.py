@@ -4,13 +4,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import sqlalchemy as sa
 from nameko.timer import timer
 
 from crmkit.events import handles
+from crmkit.gauges import BusinessGauges
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.leads import events, handlers
-from services.leads.models import Base
+from services.leads.domain import rules
+from services.leads.models import Base, Lead
 
 #: seconds between two runs of the return job (every replica runs it; they do not collide)
 RETURN_JOB_INTERVAL = float(os.environ.get("LEADS_RETURN_JOB_INTERVAL", "300"))
@@ -19,6 +22,11 @@ RETURN_JOB_INTERVAL = float(os.environ.get("LEADS_RETURN_JOB_INTERVAL", "300"))
 class LeadsService(ServiceBase):
     name = "leads"
     db = Database(Base.metadata, Path(__file__).parent / "migrations")
+    gauges = BusinessGauges({
+        "crm_leads_in_pool": ("Open leads without an owner (公海池)", lambda: sa.select(
+            sa.func.count()).select_from(Lead).where(Lead.owner_id.is_(None),
+                                                      Lead.status.not_in(rules.CLOSED))),
+    })
 
     @rpc
     def create_lead(self, data):

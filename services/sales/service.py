@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import sqlalchemy as sa
 from nameko.timer import timer
 
 from crmkit.events import handles
+from crmkit.gauges import BusinessGauges
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.sales import documents, events, handlers
-from services.sales.models import Base
+from services.sales.models import Base, Contract, Instalment
 
 # how often the overdue-instalment job runs (seconds); every replica runs it, each row once
 OVERDUE_INTERVAL = float(os.environ.get("SALES_OVERDUE_INTERVAL", "300"))
@@ -19,6 +21,12 @@ OVERDUE_INTERVAL = float(os.environ.get("SALES_OVERDUE_INTERVAL", "300"))
 class SalesService(ServiceBase):
     name = "sales"
     db = Database(Base.metadata, Path(__file__).parent / "migrations")
+    gauges = BusinessGauges({
+        "crm_overdue_receivables": ("Receivable instalments overdue (逾期回款)", lambda: sa.select(
+            sa.func.count()).select_from(Instalment).where(Instalment.status == "overdue")),
+        "crm_pending_approvals": ("Contracts waiting for approval (待审批)", lambda: sa.select(
+            sa.func.count()).select_from(Contract).where(Contract.status == "pending_approval")),
+    })
 
     # -- pipelines and opportunities ---------------------------------------------------------
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import sqlalchemy as sa
 from nameko.timer import timer
 
 from crmkit.events import handles
+from crmkit.gauges import BusinessGauges
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.service_desk import events, handlers, handlers_returns, handlers_work_orders
-from services.service_desk.models import Base
+from services.service_desk.models import Base, Ticket
 
 SLA_CHECK_SECONDS = float(os.environ.get("SLA_CHECK_SECONDS", "60"))
 
@@ -19,6 +21,11 @@ SLA_CHECK_SECONDS = float(os.environ.get("SLA_CHECK_SECONDS", "60"))
 class ServiceDeskService(ServiceBase):
     name = "service_desk"
     db = Database(Base.metadata, Path(__file__).parent / "migrations")
+    gauges = BusinessGauges({
+        "crm_open_tickets": ("Tickets not yet resolved (未解决工单)", lambda: sa.select(
+            sa.func.count()).select_from(Ticket).where(Ticket.status.not_in(
+                ("resolved", "closed")))),
+    })
 
     # --- tickets -------------------------------------------------------------------------
     @rpc

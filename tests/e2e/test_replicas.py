@@ -18,7 +18,8 @@ from tests.e2e.test_business_path import eventually
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("scaled"), replicas={s: 2 for s in SERVICES},
-                      metrics=True)
+                      metrics=True, extra_env={"LEADS_RETURN_JOB_INTERVAL": "1",
+                                               "CRM_GAUGES_INTERVAL": "1"})
     try:
         cluster.start()
     except Exception:
@@ -81,6 +82,15 @@ def test_rpc_load_is_shared_and_events_are_handled_once_per_service(scaled):
     funnel = admin.get("/analytics/funnel").json()
     assert funnel["overall"]["leads"] == n
 
+    # the business gauge: both replicas read the same pool size from the shared store
+    def pool_gauges():
+        values = [metric(scaled.scrape(f"leads-{i}"), "crm_leads_in_pool") for i in range(2)]
+        return values if values[0] == values[1] >= n else None
+
+    eventually(pool_gauges, timeout=15, interval=0.5)
+    assert "crm_open_tickets" in scaled.scrape("service_desk-0")
+    assert "crm_pending_approvals" in scaled.scrape("sales-1")
+
 
 def test_a_replica_stopped_under_load_loses_nothing(scaled):
     from tests.cluster import ADMIN_PASSWORD, ADMIN_USER
@@ -112,3 +122,47 @@ def test_a_replica_stopped_under_load_loses_nothing(scaled):
     assert found == set(created)
     scaled.start_service("leads", 0)
     scaled.wait_ready()
+    eventually(lambda: _scrapes(scaled, "leads-0"), timeout=30, interval=0.5)
+
+
+def _scrapes(cluster, key: str) -> bool:
+    try:
+        return bool(cluster.scrape(key))
+    except httpx.HTTPError:
+        return False
+
+
+def test_periodic_jobs_on_every_replica_do_each_piece_of_work_once(scaled):
+    """Both leads replicas run the return job every second; each overdue lead returns once."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.cluster import ADMIN_PASSWORD, ADMIN_USER
+
+    admin = login(scaled.url, ADMIN_USER, ADMIN_PASSWORD)
+    for i in range(2):
+        eventually(lambda i=i: _scrapes(scaled, f"leads-{i}"), timeout=30, interval=0.5)
+    before = sum(sum_over_replicas(scaled, "leads", "crm_events_published_total",
+                                   type="lead.returned_to_pool"))
+    long_ago = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    ids = []
+    for i in range(5):
+        lead = admin.post("/leads", json={"name": f"回收测试{i}", "company": f"常州回收{i}有限公司",
+                                          "owner_id": None}).json()
+        claimed = admin.post(f"/leads/{lead['id']}/claim")
+        assert claimed.status_code == 200, claimed.text
+        follow = admin.post(f"/leads/{lead['id']}/follow-ups",
+                            json={"kind": "call", "content": "很久以前的电话",
+                                  "occurred_at": long_ago})
+        assert follow.status_code in (200, 201), follow.text
+        ids.append(lead["id"])
+
+    def all_back():
+        return all(admin.get(f"/leads/{i}").json()["owner_id"] is None for i in ids)
+
+    eventually(all_back, timeout=30, interval=0.5)
+    time.sleep(3)                       # several more job runs on both replicas: nothing more
+    published = sum_over_replicas(scaled, "leads", "crm_events_published_total",
+                                  type="lead.returned_to_pool")
+    assert sum(published) - before == len(ids), published
+    actions = admin.get(f"/leads/{ids[0]}/actions").json()["items"]
+    assert [a["action"] for a in actions].count("returned_to_pool") == 1, actions
