@@ -49,6 +49,12 @@ PANELS = [
     ("Business", "Opportunities won / lost, tickets opened per minute", "short", [
         ("{{type}}", 'sum by (type) (rate(crm_events_published_total{type=~"opportunity.won|'
                      'opportunity.lost|ticket.created|ticket.sla_breached"}[5m])) * 60')]),
+    ("Business", "Work waiting: pools, open tickets, overdue receivables, approvals", "short", [
+        ("leads in pool", 'max(crm_leads_in_pool)'),
+        ("customers in pool", 'max(crm_customers_in_pool)'),
+        ("open tickets", 'max(crm_open_tickets)'),
+        ("overdue receivables", 'max(crm_overdue_receivables)'),
+        ("pending approvals", 'max(crm_pending_approvals)')]),
     ("Business", "Notifications created per minute", "short", [
         ("{{type}}", "sum by (type) (rate(gateway_notifications_created_total[5m])) * 60")]),
 ]
