@@ -31,3 +31,12 @@ def page_limit(limit: int | str | None, default: int = 50, maximum: int = 200) -
         raise ValidationFailed("validation_error", f"limit must be between 1 and {maximum}",
                                [{"field": "limit", "message": "out of range"}])
     return value
+
+
+def choice(value: str, allowed, field: str) -> str:
+    """A filter value that must be one of ``allowed`` (422 naming the field otherwise)."""
+    if value not in allowed:
+        raise ValidationFailed("validation_error",
+                               f"{field} must be one of {', '.join(allowed)}",
+                               [{"field": field, "message": f"unknown {field}"}])
+    return value

@@ -735,16 +735,23 @@ def record_payment(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
     return dump_payment(payment, contract)
 
 
-def list_payments(uow: UnitOfWork, principal: Principal, customer_id=None, contract_id=None,
-                  cursor=None, limit=None) -> dict:
-    query = sa.select(Payment).join(Contract, Contract.id == Payment.contract_id).where(
+def _list_of_contracts(uow: UnitOfWork, principal: Principal, model, dump, customer_id,
+                       contract_id, cursor, limit) -> dict:
+    """A page of ``model`` rows (payments, invoices) of the contracts the caller may see."""
+    query = sa.select(model).join(Contract, Contract.id == model.contract_id).where(
         visible(principal, Contract.owner_id))
     if customer_id:
         query = query.where(Contract.customer_id == str(customer_id))
     if contract_id:
-        query = query.where(Payment.contract_id == str(contract_id))
-    return paginate(uow.session, query, Payment.id, cursor, page_limit(limit),
-                    _contract_dump(uow.session, dump_payment))
+        query = query.where(model.contract_id == str(contract_id))
+    return paginate(uow.session, query, model.id, cursor, page_limit(limit),
+                    _contract_dump(uow.session, dump))
+
+
+def list_payments(uow: UnitOfWork, principal: Principal, customer_id=None, contract_id=None,
+                  cursor=None, limit=None) -> dict:
+    return _list_of_contracts(uow, principal, Payment, dump_payment, customer_id, contract_id,
+                              cursor, limit)
 
 
 def mark_overdue(uow: UnitOfWork, batch: int = 500) -> int:
@@ -847,14 +854,8 @@ def issue_invoice(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
 
 def list_invoices(uow: UnitOfWork, principal: Principal, customer_id=None, contract_id=None,
                   cursor=None, limit=None) -> dict:
-    query = sa.select(Invoice).join(Contract, Contract.id == Invoice.contract_id).where(
-        visible(principal, Contract.owner_id))
-    if customer_id:
-        query = query.where(Contract.customer_id == str(customer_id))
-    if contract_id:
-        query = query.where(Invoice.contract_id == str(contract_id))
-    return paginate(uow.session, query, Invoice.id, cursor, page_limit(limit),
-                    _contract_dump(uow.session, dump_invoice))
+    return _list_of_contracts(uow, principal, Invoice, dump_invoice, customer_id, contract_id,
+                              cursor, limit)
 
 
 # -- billing details ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from crmkit.principal import Principal
 from crmkit.scoping import visible
 from crmkit.sequences import next_value
 from crmkit.uow import UnitOfWork
-from crmkit.validation import page_limit, parse
+from crmkit.validation import choice, page_limit, parse
 from services.service_desk import events
 from services.service_desk.domain import sla, tickets
 from services.service_desk.domain.calendar import BusinessCalendar, parse_periods
@@ -196,11 +196,7 @@ def list_tickets(uow: UnitOfWork, principal: Principal, customer_id=None, status
     if assignee_id:
         query = query.where(Ticket.assignee_id == str(assignee_id))
     if status:
-        if status not in tickets.STATUSES:
-            raise ValidationFailed("validation_error",
-                                   f"status must be one of {', '.join(tickets.STATUSES)}",
-                                   [{"field": "status", "message": "unknown status"}])
-        query = query.where(Ticket.status == status)
+        query = query.where(Ticket.status == choice(status, tickets.STATUSES, "status"))
     return paginate(uow.session, query, Ticket.id, cursor, page_limit(limit), dump_ticket)
 
 

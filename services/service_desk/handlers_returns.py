@@ -13,7 +13,7 @@ from crmkit.principal import Principal
 from crmkit.scoping import visible
 from crmkit.sequences import document_number, next_value
 from crmkit.uow import UnitOfWork
-from crmkit.validation import page_limit, parse
+from crmkit.validation import choice, page_limit, parse
 from services.service_desk import events
 from services.service_desk.domain import returns as rules
 from services.service_desk.models import (
@@ -200,11 +200,7 @@ def list_returns(uow: UnitOfWork, principal: Principal, customer_id=None, status
     if contract_id:
         query = query.where(Return.contract_id == str(contract_id))
     if status:
-        if status not in rules.STATUSES:
-            raise ValidationFailed("validation_error",
-                                   f"status must be one of {', '.join(rules.STATUSES)}",
-                                   [{"field": "status", "message": "unknown status"}])
-        query = query.where(Return.status == status)
+        query = query.where(Return.status == choice(status, rules.STATUSES, "status"))
     page = paginate(uow.session, query, Return.id, cursor, page_limit(limit), lambda r: r)
     grouped = _lines_of(uow.session, [r.id for r in page["items"]])
     return {"items": [dump_return(r, grouped[r.id]) for r in page["items"]],

@@ -12,7 +12,7 @@ from crmkit.pagination import paginate
 from crmkit.principal import Principal
 from crmkit.scoping import visible
 from crmkit.uow import UnitOfWork
-from crmkit.validation import page_limit, parse
+from crmkit.validation import choice, page_limit, parse
 from services.service_desk import events
 from services.service_desk.domain import work_orders as rules
 from services.service_desk.handlers_returns import next_document_number
@@ -148,11 +148,7 @@ def list_work_orders(uow: UnitOfWork, principal: Principal, customer_id=None, as
     if hi is not None:
         query = query.where(WorkOrder.scheduled_at < hi)
     if status:
-        if status not in rules.STATUSES:
-            raise ValidationFailed("validation_error",
-                                   f"status must be one of {', '.join(rules.STATUSES)}",
-                                   [{"field": "status", "message": "unknown status"}])
-        query = query.where(WorkOrder.status == status)
+        query = query.where(WorkOrder.status == choice(status, rules.STATUSES, "status"))
     return paginate(uow.session, query, WorkOrder.id, cursor, page_limit(limit),
                     dump_work_order)
 
