@@ -16,16 +16,16 @@ from collections.abc import Callable
 
 import eventlet
 from nameko.extensions import DependencyProvider
-from prometheus_client import REGISTRY, Gauge
+from prometheus_client import Gauge
 
 log = logging.getLogger(__name__)
 _GAUGES: dict[str, Gauge] = {}
 
 
 def _gauge(name: str, description: str) -> Gauge:
+    """One Gauge per name per process (several containers of a service may share a process)."""
     if name not in _GAUGES:
-        existing = REGISTRY._names_to_collectors.get(name)  # noqa: SLF001 - re-import safety
-        _GAUGES[name] = existing or Gauge(name, description, ["service"])
+        _GAUGES[name] = Gauge(name, description, ["service"])
     return _GAUGES[name]
 
 

@@ -2,18 +2,7 @@
 forecast, customer value, 7P profile and churn risk (routes, scope, errors, freshness)."""
 from __future__ import annotations
 
-import time
-
-
-def eventually(check, timeout: float = 10.0, interval: float = 0.05):
-    started = time.monotonic()
-    while True:
-        value = check()
-        if value:
-            return value, time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+from tests.support import waited
 
 
 def figure(api, metric: str, scope: str = "me", period: str = "day"):
@@ -33,8 +22,8 @@ def test_briefing_and_rankings_follow_writes(cluster, admin, make_user):
     assert lead.status_code in (200, 201), lead.text
     claimed = rep.post(f"/leads/{lead.json()['id']}/claim")
     assert claimed.status_code == 200, claimed.text
-    _, waited = eventually(lambda: figure(rep, "lead_claims")["value"] == before + 1)
-    assert waited < 3.0  # a write shows in the briefing within about a second (slack: CI load)
+    _, seconds = waited(lambda: figure(rep, "lead_claims")["value"] == before + 1)
+    assert seconds < 3.0  # a write shows in the briefing within about a second (slack: CI load)
     week = rep.get("/analytics/briefing", params={"period": "week", "scope": "me"}).json()
     assert {"new_leads", "lead_claims", "follow_ups", "new_customers", "new_opportunities",
             "won_amount", "contract_amount", "payments", "overdue_receivables",

@@ -8,17 +8,7 @@ import time
 import httpx
 import kombu
 
-
-def eventually(check, timeout: float = 5.0, interval: float = 0.05):
-    """Poll ``check`` until it returns a truthy value; return (value, seconds waited)."""
-    started = time.monotonic()
-    while True:
-        value = check()
-        if value:
-            return value, time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+from tests.support import eventually, waited
 
 
 async def claim_all(base: str, tokens: list[str], lead_id: str) -> list[httpx.Response]:
@@ -71,15 +61,16 @@ def test_lead_to_won_opportunity_and_ticket(cluster, admin, make_user):
     assert converted.json()["status"] == "converted"
 
     # 4. customers creates the customer from lead.converted — once, even if delivered twice
-    customers, _ = eventually(lambda: winner.get("/customers", params={"scope": "mine"})
-                              .json()["items"])
+    customers = eventually(lambda: winner.get("/customers", params={"scope": "mine"})
+                           .json()["items"], timeout=5.0)
     assert len(customers) == 1
     customer = customers[0]
     assert customer["name"] == "上海星辰科技有限公司" and customer["owner_id"] == winner_id
     _redeliver(cluster.amqp_uri, tap)
     time.sleep(1.0)
     assert len(winner.get("/customers", params={"scope": "mine"}).json()["items"]) == 1
-    linked, _ = eventually(lambda: winner.get(f"/leads/{lead['id']}").json()["customer_id"])
+    linked = eventually(lambda: winner.get(f"/leads/{lead['id']}").json()["customer_id"],
+                        timeout=5.0)
     assert linked == customer["id"]
     assert any(r.get("correlation_id") == "corr-e2e-1" for r in cluster.log_records("customers-0"))
 
@@ -118,7 +109,7 @@ def test_lead_to_won_opportunity_and_ticket(cluster, admin, make_user):
               and body["overall"]["won"] >= 1 and stages.get("赢单", {}).get("count") == 1)
         return body if ok else None
 
-    funnel, lag = eventually(funnel_ready)
+    funnel, lag = waited(funnel_ready, timeout=5.0)
     print(f"funnel current {lag:.3f}s after the last write")
     assert {s["stage"]: s["count"] for s in funnel["stages"]}["初步接洽"] == 1
 
@@ -126,7 +117,7 @@ def test_lead_to_won_opportunity_and_ticket(cluster, admin, make_user):
         items = winner.get("/analytics/activity").json()["items"]
         return items if any(i["type"] == "ticket.created" for i in items) else None
 
-    items, lag = eventually(activity_has_ticket)
+    items, lag = waited(activity_has_ticket, timeout=5.0)
     print(f"activity current {lag:.3f}s after the ticket")
     types = {i["type"] for i in items}
     assert {"lead.created", "lead.claimed", "lead.converted", "customer.created",
@@ -156,7 +147,7 @@ def _tap(amqp_uri: str, source: str, event_type: str):
 def _redeliver(amqp_uri: str, tap) -> None:
     """Take the event the relay published and publish the very same message again."""
     conn, queue = tap
-    message, _ = eventually(lambda: queue.get(no_ack=True))
+    message = eventually(lambda: queue.get(no_ack=True), timeout=5.0)
     envelope = json.loads(message.body)
     with kombu.Connection(amqp_uri, transport_options={"confirm_publish": True}) as pub:
         pub.Producer().publish(message.body, exchange=f"{envelope['source']}.events",

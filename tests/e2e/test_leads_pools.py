@@ -6,7 +6,7 @@ import io
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.e2e.test_business_path import eventually
+from tests.support import eventually
 
 
 def unique(prefix: str) -> str:
@@ -54,7 +54,7 @@ def test_return_job_notifies_the_former_owner(cluster, admin, make_user):
         kinds = {n["type"] for n in items}
         return items if {"lead.returned_to_pool", "lead.deadline_warning"} <= kinds else None
 
-    items, _ = eventually(inbox, timeout=10)
+    items = eventually(inbox, timeout=10)
     returned = next(n for n in items if n["type"] == "lead.returned_to_pool")
     assert "郑爽" in returned["body"] and "超期未跟进" in returned["body"]
     assert returned["title"] == "线索已退回公海"

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.e2e.test_business_path import eventually
+from tests.support import eventually
 
 
 def test_assignment_notifies_the_new_owner(cluster, admin, make_user):
@@ -38,7 +38,7 @@ def test_assignment_notifies_the_new_owner(cluster, admin, make_user):
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["owner_id"] == rep_user["id"]
 
-    inbox, _ = eventually(lambda: rep.get("/notifications").json()["items"])
+    inbox = eventually(lambda: rep.get("/notifications").json()["items"], timeout=5.0)
     assert inbox[0]["type"] == "lead.assigned" and inbox[0]["read_at"] is None
     assert manager.get("/notifications").json()["items"] == []   # the actor is not notified
     assert rep.post(f"/notifications/{inbox[0]['id']}/read").status_code == 200

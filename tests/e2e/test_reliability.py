@@ -4,7 +4,8 @@ from __future__ import annotations
 import signal
 import time
 
-from tests.e2e.test_business_path import _tap, eventually
+from tests.e2e.test_business_path import _tap
+from tests.support import eventually
 
 
 def test_event_survives_a_crash_between_commit_and_publish(cluster, make_user):
@@ -25,7 +26,7 @@ def test_event_survives_a_crash_between_commit_and_publish(cluster, make_user):
     for replica in range(2):                      # restart as usual: the relay catches up
         cluster.start_service("leads", replica)
     cluster.wait_ready()
-    message, waited = eventually(lambda: tap.get(no_ack=True), timeout=15)
+    message = eventually(lambda: tap.get(no_ack=True), timeout=15)
     assert message.payload["data"]["lead_id"] == lead_id
     assert tap.get(no_ack=True) is None          # and exactly once from this outbox row
     tap_conn.release()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.e2e.test_business_path import eventually
+from tests.support import eventually
 
 
 def ok(answer, status=(200, 201)):
@@ -82,7 +82,7 @@ def test_a_sale_from_opportunity_to_fully_paid(cluster, admin, make_user):
     assert [s["approver_id"] for s in submitted["approval_steps"]] == [manager_user["id"]]
     error(rep.post(f"/contracts/{contract['id']}/approve"), 409, "own_contract")
     error(finance.post(f"/contracts/{contract['id']}/approve"), 403, "not_your_approval")
-    inbox, _ = eventually(lambda: [n for n in manager.get("/notifications").json()["items"]
+    inbox = eventually(lambda: [n for n in manager.get("/notifications").json()["items"]
                                    if n["type"] == "contract.approval_requested"], timeout=10)
     assert inbox[0]["title"] == "合同待审批" and contract["number"] in inbox[0]["body"]
     approved = ok(manager.post(f"/contracts/{contract['id']}/approve",
@@ -170,7 +170,7 @@ def test_a_large_contract_needs_the_managers_manager(cluster, admin, make_user):
                                                                (2, director_user["id"])]
     error(director.post(f"/contracts/{contract['id']}/approve"), 403, "not_your_approval")
     ok(manager.post(f"/contracts/{contract['id']}/approve", json={"comment": "同意"}))
-    notes, _ = eventually(lambda: [n for n in director.get("/notifications").json()["items"]
+    notes = eventually(lambda: [n for n in director.get("/notifications").json()["items"]
                                    if n["type"] == "contract.approval_requested"], timeout=10)
     assert contract["number"] in notes[0]["body"]
     error(director.post(f"/contracts/{contract['id']}/reject"), 422, "validation_error")

@@ -4,35 +4,10 @@ comments, assignment and a satisfaction rating; a return against a signed contra
 a work order completed with its workload and shown in the engineer's calendar."""
 from __future__ import annotations
 
-import json
-import time
 import uuid
 
-import kombu
-
 from crmkit.ids import new_id
-
-
-def eventually(check, timeout: float = 10.0, interval: float = 0.1):
-    started = time.monotonic()
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-def publish(amqp_uri: str, envelope: dict) -> None:
-    """Publish an event the way a service's outbox relay does."""
-    with kombu.Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
-        exchange = kombu.Exchange(f"{envelope['source']}.events", type="topic", durable=True)
-        conn.Producer().publish(json.dumps(envelope), exchange=exchange,
-                                routing_key=envelope["type"], declare=[exchange],
-                                content_type="application/json", content_encoding="utf-8",
-                                headers={"nameko.correlation_id": envelope["correlation_id"]},
-                                delivery_mode=2, serializer=None)
+from tests.support import eventually, publish_event
 
 
 def ok(answer, status: int = 200) -> dict:
@@ -100,7 +75,7 @@ def test_service_desk_flow(cluster, admin, make_user):
     refused = rep.post("/returns", json={"contract_id": contract_id,
                                          "customer_id": customer["id"], "lines": lines})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_contract"
-    publish(cluster.amqp_uri, {
+    publish_event(cluster.amqp_uri, {
         "id": new_id(), "type": "contract.signed", "version": 1,
         "occurred_at": "2026-03-01T02:00:00+00:00", "source": "sales",
         "actor_id": rep_user["id"], "correlation_id": "corr-sd-e2e", "data": {

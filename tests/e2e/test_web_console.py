@@ -25,6 +25,7 @@ import pytest
 
 from tests.cluster import ADMIN_PASSWORD, ADMIN_USER
 from tests.e2e.conftest import login
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -38,16 +39,6 @@ PHONE = {"width": 390, "height": 844}
 PASSWORD = "pass-word-123"
 TZ = "Asia/Shanghai"
 
-
-def eventually(check, timeout: float = 10.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def console_is_stale() -> bool:

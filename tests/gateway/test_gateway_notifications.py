@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from crmkit.ids import new_id
 from gateway.models import Notification
 from gateway.notifications import RULES, build_notification
 from tests.gateway.conftest import REDIS_URL
+from tests.support import eventually
 
 
 def envelope(event_type: str, data: dict, *, actor_id: str | None = "someone-else",
@@ -34,16 +34,6 @@ def publish(amqp_uri: str, exchange: str, routing_key: str, body: dict | bytes) 
                                 declare=[target], content_type="application/json",
                                 content_encoding="utf-8", delivery_mode=2)
 
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {value!r}")
-        time.sleep(0.05)
 
 
 def consumed(event_type: str, outcome: str) -> float:

@@ -14,6 +14,7 @@ import kombu
 import pytest
 
 from crmkit.config import ServiceSettings
+from tests.support import publish_event  # noqa: F401 - re-exported for the service tests
 
 
 @pytest.fixture
@@ -67,13 +68,3 @@ class EventTap:
     def close(self):
         self.conn.release()
 
-
-def publish_event(amqp_uri: str, envelope: dict) -> None:
-    """Publish an event exactly as a service's outbox relay does."""
-    with kombu.Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
-        exchange = kombu.Exchange(f"{envelope['source']}.events", type="topic", durable=True)
-        conn.Producer().publish(json.dumps(envelope), exchange=exchange,
-                                routing_key=envelope["type"], declare=[exchange],
-                                content_type="application/json", content_encoding="utf-8",
-                                headers={"nameko.correlation_id": envelope["correlation_id"]},
-                                delivery_mode=2, serializer=None)
