@@ -13,7 +13,7 @@ from nameko.timer import timer
 from crmkit.events import consumes
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
-from services.analytics import events, handlers, insights
+from services.analytics import events, handlers, insights, value_feed
 from services.analytics.metrics import observe_lag
 from services.analytics.models import Base
 
@@ -79,6 +79,11 @@ class AnalyticsService(ServiceBase):
     def scan_churn(self):
         with self.db.unit() as uow:
             return insights.scan_churn(uow)
+
+    @timer(interval=value_feed.INTERVAL_SECONDS)
+    def feed_customer_values(self):
+        with self.db.unit() as uow:
+            return value_feed.feed_customer_values(uow)
 
     @consumes(events.QUEUE, events.BINDINGS)
     def on_event(self, body):
