@@ -21,11 +21,15 @@ CUSTOMER_UNLOCKED = "customer.unlocked"
 CUSTOMER_RETURNED = "customer.returned_to_pool"
 POOL_RULES_CHANGED = "customer_pool.rules_changed"
 CUSTOMER_MERGED = "customer.merged"
+SEGMENT_CREATED = "segment.created"      # data {segment_id, name, owner_id, team_id, shared,
+SEGMENT_UPDATED = "segment.updated"      #       filters} (+ description; + changes on updated)
+SEGMENT_DELETED = "segment.deleted"
 
 # consumed
 LEAD_CONVERTED = ("leads", "lead.converted")
 CONTRACT_SIGNED = ("sales", "contract.signed")
 CHURN_RISK = ("analytics", "customer.churn_risk")
+VALUE_CHANGED = ("analytics", "customer.value_changed")   # tier, RFM, churn flag (segments)
 
 
 def customer_summary(c) -> dict:

@@ -53,9 +53,18 @@ class Customer(Base):
     previous_owner_id: Mapped[str | None] = mapped_column(sa.String(32))
     last_deal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     merged_into: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    # customer value from analytics (``customer.value_changed``): pyramid tier, RFM scores
+    # ("545" = R 5, F 4, M 5), the churn-risk flag; ``value_as_of`` = the applied event's time
+    value_tier: Mapped[str | None] = mapped_column(sa.String(20))
+    rfm: Mapped[str | None] = mapped_column(sa.String(3))
+    churn_risk: Mapped[bool] = mapped_column(sa.Boolean, default=False,
+                                             server_default=sa.false())
+    churn_reason: Mapped[str | None] = mapped_column(sa.String(40))
+    value_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         sa.Index("ix_customers_owner", "owner_id", "id"),
+        sa.Index("ix_customers_value_tier", "value_tier"),
         sa.Index("ix_customers_name_norm", "name_norm"),
         sa.Index("ix_customers_phone_norm", "phone_norm"),
         sa.Index("ix_customers_email_norm", "email_norm"),
@@ -172,3 +181,28 @@ class PoolRulesRow(Base):
     rules: Mapped[dict] = mapped_column(sa.JSON)
     updated_by: Mapped[str | None] = mapped_column(sa.String(32))
     updated_at: Mapped[datetime] = updated_column()
+
+
+class Segment(Base):
+    """A saved customer filter (客户分群) for one-to-one marketing (一对一营销).
+
+    ``filters`` is the validated ``SegmentFilters`` dict; members are evaluated live, in the
+    reader's data scope. A shared segment is readable by every user; a private one by its
+    owner and whoever sees the owner's records."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(sa.String(100))
+    description: Mapped[str | None] = mapped_column(sa.String(500))
+    owner_id: Mapped[str | None] = mapped_column(sa.String(32))
+    team_id: Mapped[str | None] = mapped_column(sa.String(32))
+    shared: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    filters: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()
+
+    __table_args__ = (
+        sa.UniqueConstraint("owner_id", "name", name="uq_segments_owner_name"),
+        sa.Index("ix_segments_shared", "shared", "id"),
+    )

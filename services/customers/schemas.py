@@ -2,9 +2,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 Level = Literal["A", "B", "C", "D"]
 Status = Literal["potential", "intent", "deal", "repeat", "dormant", "lost"]
@@ -102,3 +110,74 @@ class PoolRulesInput(_Input):
     per_level: dict[Level, LevelDays] = Field(default_factory=dict)
     max_customers_per_rep: int = Field(default=300, ge=0, le=100000)
     max_locked_per_rep: int = Field(default=20, ge=0, le=100000)
+
+
+# -- segments (客户分群) -------------------------------------------------------------------------
+
+ValueTier = Literal["platinum", "gold", "iron", "lead", "inactive", "unrated"]
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class SegmentFilters(BaseModel):
+    """Which customers a segment holds. Every key given must hold (AND); within a list any
+    value matches (OR); ``tags``: the customer has any of them. An omitted key is no
+    condition; an empty list is refused (omit the key instead). Unknown keys are refused.
+
+    ``value_tier``: the pyramid tier analytics sent (``customer.value_changed``);
+    ``unrated`` = analytics has not valued the customer yet. ``team_id``: customers owned by
+    members of the team or of any of its sub-teams (resolved by the caller, see
+    ``handlers_segments``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: list[Level] | None = Field(default=None, min_length=1, max_length=4)
+    status: list[Status] | None = Field(default=None, min_length=1, max_length=6)
+    industry: list[Text100] | None = Field(default=None, min_length=1, max_length=50)
+    region: list[Text100] | None = Field(default=None, min_length=1, max_length=50)
+    tags: list[Tag] | None = Field(default=None, min_length=1, max_length=50)
+    owner_ids: list[UserId] | None = Field(default=None, min_length=1, max_length=200)
+    team_id: UserId | None = None
+    value_tier: list[ValueTier] | None = Field(default=None, min_length=1, max_length=6)
+    churn_risk: StrictBool | None = None
+
+    def stored(self) -> dict:
+        """The filters as kept in the store: only the keys given, lists de-duplicated in
+        their first order."""
+        out = {}
+        for key, value in self.model_dump(exclude_none=True).items():
+            out[key] = list(dict.fromkeys(value)) if isinstance(value, list) else value
+        return out
+
+
+class SegmentCreate(_Input):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+    shared: StrictBool = False
+    filters: SegmentFilters = Field(default_factory=SegmentFilters)
+
+
+class SegmentUpdate(_Input):
+    """PATCH: the fields sent change; ``filters`` replaces the whole filter set."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+    shared: StrictBool | None = None
+    filters: SegmentFilters | None = None
+
+
+class ValueChanged(_Input):
+    """``customer.value_changed`` data (analytics)."""
+
+    customer_id: str = Field(min_length=1, max_length=64)
+    tier: Literal["platinum", "gold", "iron", "lead", "inactive"] | None = None
+    r: int = Field(ge=1, le=5)
+    f: int = Field(ge=1, le=5)
+    m: int = Field(ge=1, le=5)
+    churn_risk: StrictBool = False
+    churn_reason: str | None = Field(default=None, max_length=40)

@@ -11,7 +11,13 @@ from crmkit.events import handles
 from crmkit.gauges import BusinessGauges
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
-from services.customers import events, handlers, handlers_plans, handlers_pool
+from services.customers import (
+    events,
+    handlers,
+    handlers_plans,
+    handlers_pool,
+    handlers_segments,
+)
 from services.customers.models import Base, Customer
 
 
@@ -198,6 +204,51 @@ class CustomersService(ServiceBase):
         with self.db.unit() as uow:
             return handlers_pool.merge_customers(uow, self.principal, customer_id, other_id)
 
+    # -- segments (客户分群) -------------------------------------------------------------------
+
+    @rpc
+    def create_segment(self, data):
+        with self.db.unit() as uow:
+            return handlers_segments.create_segment(uow, self.principal, data)
+
+    @rpc
+    def list_segments(self, cursor=None, limit=None, mine=False):
+        with self.db.unit() as uow:
+            return handlers_segments.list_segments(uow, self.principal, cursor, limit, mine)
+
+    @rpc
+    def get_segment(self, segment_id):
+        with self.db.unit() as uow:
+            return handlers_segments.get_segment(uow, self.principal, segment_id)
+
+    @rpc
+    def update_segment(self, segment_id, data):
+        with self.db.unit() as uow:
+            return handlers_segments.update_segment(uow, self.principal, segment_id, data)
+
+    @rpc
+    def delete_segment(self, segment_id):
+        with self.db.unit() as uow:
+            return handlers_segments.delete_segment(uow, self.principal, segment_id)
+
+    @rpc
+    def count_segments(self, segment_ids, team_members=None):
+        with self.db.unit() as uow:
+            return handlers_segments.count_segments(uow, self.principal, segment_ids,
+                                                    team_members)
+
+    @rpc
+    def segment_members(self, segment_id, team_members=None, cursor=None, limit=None):
+        with self.db.unit() as uow:
+            return handlers_segments.segment_members(uow, self.principal, segment_id,
+                                                     team_members, cursor, limit)
+
+    @rpc
+    def preview_segment(self, filters=None, team_members=None, cursor=None, limit=None):
+        with self.db.unit() as uow:
+            return handlers_segments.preview_segment(uow, self.principal, filters,
+                                                     team_members, cursor, limit)
+
     # -- periodic jobs (safe with several replicas) --------------------------------------
 
     @job(interval=15)
@@ -229,3 +280,9 @@ class CustomersService(ServiceBase):
         with self.db.unit() as uow:
             if uow.first_delivery(event, "customers.on_churn_risk"):
                 handlers.on_churn_risk(uow, event)
+
+    @handles(*events.VALUE_CHANGED)
+    def on_value_changed(self, event):
+        with self.db.unit() as uow:
+            if uow.first_delivery(event, "customers.on_value_changed"):
+                handlers_segments.on_value_changed(uow, event)
