@@ -45,6 +45,7 @@ from gateway.routers import (
     quotes,
     receivables,
     returns,
+    segments,
     teams,
     tickets,
     users,
@@ -75,6 +76,8 @@ TAGS = [
     {"name": "leads", "description": "Leads (线索) and the public pool (公海池)"},
     {"name": "lead pools", "description": "Public-pool rules"},
     {"name": "customers", "description": "Customers (客户信息库)"},
+    {"name": "segments", "description": "Customer segments (客户分群): saved filters, live "
+                                        "counts, members and CSV export"},
     {"name": "pipelines", "description": "Sales pipelines (自定义流程)"},
     {"name": "opportunities", "description": "Opportunities (商机)"},
     {"name": "products", "description": "The product catalogue (产品)"},
@@ -153,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (returns, work_orders):  # the service desk's returns and work orders
         app.include_router(module.router)
     app.include_router(customers.pool_router)
+    app.include_router(segments.router)  # customer segments (客户分群)
     app.include_router(calendar.router)
     for module in (grants, api_keys, audit, webhooks):  # security (docs/security.md)
         app.include_router(module.router)

@@ -27,6 +27,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "customers.manage": frozenset({"admin", "manager"}),        # level, credit limit
     "customer_pool.read": frozenset({"admin", "manager"}),      # rules, preview
     "customer_pool.manage": frozenset({"admin"}),                # set rules
+    "segments.read": frozenset({"admin", "manager", "sales"}),   # 客户分群, counts, members
+    "segments.write": frozenset({"admin", "manager", "sales"}),  # create / change own
+    "segments.export": frozenset({"admin", "manager", "sales"}),
     "calendar.read": frozenset({"admin", "manager", "sales", "service"}),
     "pipelines.read": frozenset({"admin", "manager", "sales", "finance"}),
     "pipelines.manage": frozenset({"admin", "manager", "sales"}),  # users define their own
