@@ -39,18 +39,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def create_vhost(name: str, queue_type: str = "quorum") -> None:
+def create_vhost(name: str, queue_type: str = "quorum", api: str = RABBIT_API) -> None:
     """A vhost whose durable queues are quorum queues by default, as in production."""
     auth = ("guest", "guest")
     vhost = quote(name, safe="")
-    httpx.put(f"{RABBIT_API}/api/vhosts/{vhost}", auth=auth,
+    httpx.put(f"{api}/api/vhosts/{vhost}", auth=auth,
               json={"default_queue_type": queue_type}).raise_for_status()
-    httpx.put(f"{RABBIT_API}/api/permissions/{vhost}/guest", auth=auth,
+    httpx.put(f"{api}/api/permissions/{vhost}/guest", auth=auth,
               json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
 
 
-def delete_vhost(name: str) -> None:
-    httpx.delete(f"{RABBIT_API}/api/vhosts/{quote(name, safe='')}", auth=("guest", "guest"))
+def delete_vhost(name: str, api: str = RABBIT_API) -> None:
+    httpx.delete(f"{api}/api/vhosts/{quote(name, safe='')}", auth=("guest", "guest"))
 
 
 @dataclass
@@ -68,10 +68,16 @@ class Cluster:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     databases: list[str] = field(default_factory=list)
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    # another broker (the fault tests run a private RabbitMQ node): its AMQP port and HTTP API
+    amqp_port: int = 5672
+    rabbit_api: str = RABBIT_API
+    # stores made by the caller (e.g. on a private PostgreSQL): used as given, never dropped
+    database_urls: dict[str, str] | None = None
+    store_urls: dict[str, str] = field(default_factory=dict)  # each service's store, once started
 
     @property
     def amqp_uri(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:5672/{quote(self.vhost, safe='')}"
+        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/{quote(self.vhost, safe='')}"
 
     @property
     def url(self) -> str:
@@ -95,6 +101,8 @@ class Cluster:
         return env
 
     def _database_urls(self) -> dict[str, str]:
+        if self.database_urls is not None:
+            return dict(self.database_urls)
         if self.store == "sqlite":
             return {n: f"sqlite:///{self.workdir}/{n}.db" for n in SERVICES}
         from tests.pg import create_database
@@ -107,9 +115,10 @@ class Cluster:
 
     def start(self, timeout: float = 90.0) -> Cluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        create_vhost(self.vhost)
+        create_vhost(self.vhost, api=self.rabbit_api)
         env = self.env()
-        for name, url in self._database_urls().items():
+        self.store_urls = self._database_urls()
+        for name, url in self.store_urls.items():
             env[f"{name.upper()}_DATABASE_URL"] = url
         self._env = env
         for name in SERVICES:
@@ -167,6 +176,21 @@ class Cluster:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
+    def kill(self, key: str) -> None:
+        """``kill -9`` one process (``leads-0``, ``gateway``): no clean-up of any kind."""
+        self.stop_process(key, sig=signal.SIGKILL)
+
+    def restart(self, key: str) -> subprocess.Popen:
+        """Start ``key`` again with the environment it had (after ``kill`` or ``stop_process``)."""
+        if key == "gateway":
+            return self.start_gateway()
+        name, _, replica = key.rpartition("-")
+        return self.start_service(name, int(replica))
+
+    def pids(self) -> dict[str, int]:
+        """The running processes by key (``leads-0``, ``gateway``, ...)."""
+        return {key: proc.pid for key, proc in self.procs.items() if proc.poll() is None}
+
     def scrape(self, key: str) -> str:
         """The Prometheus text of one replica (``cluster.metrics`` must be on)."""
         return httpx.get(f"http://127.0.0.1:{self.metrics_ports[key]}/metrics", timeout=5).text
@@ -188,7 +212,7 @@ class Cluster:
     def stop(self) -> None:
         for key in list(self.procs):
             self.stop_process(key)
-        delete_vhost(self.vhost)
+        delete_vhost(self.vhost, api=self.rabbit_api)
         if self.databases:
             from tests.pg import drop_database
 
