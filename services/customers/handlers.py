@@ -66,8 +66,18 @@ def dump_customer(c: Customer) -> dict:
         "created_at": timeutil.iso(c.created_at), "updated_at": timeutil.iso(c.updated_at),
         "claimed_at": timeutil.iso(c.claimed_at), "locked": bool(c.locked),
         "locked_at": timeutil.iso(c.locked_at), "last_deal_at": timeutil.iso(c.last_deal_at),
-        "merged_into": c.merged_into,
+        "merged_into": c.merged_into, **dump_value(c),
     }
+
+
+def dump_value(c: Customer) -> dict:
+    """The customer's value as analytics last sent it (``customer.value_changed``)."""
+    rfm = c.rfm or None
+    return {"value_tier": c.value_tier,
+            "rfm": None if rfm is None else {"r": int(rfm[0]), "f": int(rfm[1]),
+                                             "m": int(rfm[2]), "score": rfm},
+            "churn_risk": bool(c.churn_risk), "churn_reason": c.churn_reason,
+            "value_as_of": timeutil.iso(c.value_as_of)}
 
 
 def dump_contact(c: Contact) -> dict:

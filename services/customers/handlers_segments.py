@@ -46,17 +46,8 @@ MAX_COUNTED = 100      # segments counted in one ``count_segments`` call
 # -- dumps ----------
 
 def dump_member(c: Customer) -> dict:
-    """A customer as segment pages and the export show it: the record plus its value."""
-    return {**dump_customer(c), **dump_value(c)}
-
-
-def dump_value(c: Customer) -> dict:
-    rfm = c.rfm or None
-    return {"value_tier": c.value_tier,
-            "rfm": None if rfm is None else {"r": int(rfm[0]), "f": int(rfm[1]),
-                                             "m": int(rfm[2]), "score": rfm},
-            "churn_risk": bool(c.churn_risk), "churn_reason": c.churn_reason,
-            "value_as_of": timeutil.iso(c.value_as_of)}
+    """A customer as segment pages and the export show it: the record with its value."""
+    return dump_customer(c)
 
 
 def dump_segment(s: Segment) -> dict:

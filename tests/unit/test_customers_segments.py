@@ -13,6 +13,7 @@ from crmkit.ids import new_id
 from crmkit.principal import Principal
 from crmkit.uow import Store
 from services.customers import handlers_segments as seg
+from services.customers.handlers import dump_value
 from services.customers.models import Base, Customer
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services/customers/migrations"
@@ -196,7 +197,7 @@ def apply(store, event) -> str:
 def member(store, name) -> dict:
     with store.unit() as uow:
         c = uow.session.execute(sa.select(Customer).where(Customer.name == name)).scalar_one()
-        return seg.dump_value(c)
+        return dump_value(c)
 
 
 def test_value_changed_applies_newest_first(store):
