@@ -13,7 +13,7 @@ from nameko.timer import timer
 from crmkit.events import consumes
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
-from services.analytics import events, handlers, insights, value_feed
+from services.analytics import events, handlers, insights, scoring, value_feed
 from services.analytics.metrics import observe_lag
 from services.analytics.models import Base
 
@@ -84,6 +84,26 @@ class AnalyticsService(ServiceBase):
     def feed_customer_values(self):
         with self.db.unit() as uow:
             return value_feed.feed_customer_values(uow)
+
+    @rpc
+    def customer_insights(self, customer_id):
+        with self.db.unit() as uow:
+            return scoring.customer_insights(uow, self.principal, customer_id)
+
+    @rpc
+    def scoring_models(self):
+        with self.db.unit() as uow:
+            return scoring.models(uow)
+
+    @rpc
+    def refit_scoring(self):
+        with self.db.unit() as uow:
+            return scoring.refit(uow, self.principal, force=True)
+
+    @timer(interval=scoring.INTERVAL_SECONDS)
+    def fit_scoring(self):
+        with self.db.unit() as uow:
+            return scoring.refit(uow, force=False)
 
     @consumes(events.QUEUE, events.BINDINGS)
     def on_event(self, body):
