@@ -179,3 +179,20 @@ async def churn_risk(
     contracts, or with open complaints; within your scope."""
     return await rpc.call("analytics", "churn_risk", principal=user.principal,
                           multiple=multiple, cursor=cursor, limit=limit)
+
+
+# -- explainable scoring (issue 12; docs/analytics.md § Scoring) --------------------------------
+
+@router.get("/scoring/models", summary="The newest scoring models")
+async def scoring_models(user: CurrentUser, rpc: Rpc) -> Any:
+    """The newest lead-conversion and customer-repurchase models: version, fitted_at,
+    samples, held-out AUC and each feature's coefficient with its Chinese/English label."""
+    return await rpc.call("analytics", "scoring_models", principal=user.principal)
+
+
+@router.post("/scoring/refit", summary="Refit the scoring models now (admin)")
+async def refit_scoring(user: CurrentUser, rpc: Rpc) -> Any:
+    """Fits both models from the whole history now, publishes the lead model to the leads
+    service and rescores every customer; admins only (403 otherwise)."""
+    return await rpc.call("analytics", "refit_scoring", principal=user.principal,
+                          timeout=120)

@@ -297,6 +297,29 @@ async def preview_pool_rules(user: CurrentUser, rpc: Rpc,
                           rules=rules)
 
 
+# -- insights: repurchase score and recommendations (issue 12) ------------------------------
+
+@router.get("/{customer_id}/insights", summary="Repurchase score and recommendations",
+            dependencies=[requires("customers.read"), requires("analytics.read")])
+async def customer_insights(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
+    """The customer's repurchase score (0–100: the probability that it signs a contract
+    within the purchase window) with the factors that raised or lowered it, and products
+    that customers with a similar purchase history bought, each with its reason ("bought by
+    34% of customers who bought X"). `repurchase` is null until the model has been fitted
+    (docs/analytics.md § Scoring). A customer outside your scope is 404."""
+    principal = user.principal
+    await rpc.call("customers", "get_customer", principal=principal,
+                   customer_id=customer_id)   # the customers service decides the scope
+    try:
+        return await rpc.call("analytics", "customer_insights", principal=principal,
+                              customer_id=customer_id)
+    except DomainError as exc:
+        if exc.status != 404:
+            raise
+    # a customer analytics has not heard of yet: nothing to say about it
+    return {"customer_id": customer_id, "repurchase": None, "recommendations": []}
+
+
 # -- the 360° view (客户全貌) --------------------------------------------------------------------
 
 #: section -> (service, method, permissions the caller's role needs to see it: the first one
@@ -313,6 +336,7 @@ OVERVIEW_SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "returns": ("service_desk", "list_returns", ("returns.read", "tickets.read")),
     "work_orders": ("service_desk", "list_work_orders", ("work_orders.read", "tickets.read")),
     "profile": ("analytics", "customer_profile", ("analytics.read",)),
+    "insights": ("analytics", "customer_insights", ("analytics.read",)),
 }
 OVERVIEW_TIMEOUT = 2.0
 
