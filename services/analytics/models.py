@@ -58,7 +58,8 @@ class EventLogEntry(Base):
 
     __table_args__ = (
         sa.Index("ix_event_log_owner_id", "owner_id", "id"),
-        sa.Index("ix_event_log_type_time", "type", "occurred_at"),
+        sa.Index("ix_event_log_type_time", "type", "occurred_at",
+                 postgresql_include=["owner_id", "team_id", "amount"]),
         sa.Index("ix_event_log_subject", "subject_id"),
     )
 
