@@ -67,10 +67,17 @@ class ValueTier(StrEnum):
     unrated = "unrated"
 
 
-Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-TagText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
-UserIdText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              max_length=64)]
+NO_NUL = r"^[^\x00]*$"     # PostgreSQL text cannot hold NUL: 422, never a 500
+
+
+def _text(max_length: int, min_length: int = 1):
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length,
+                                            max_length=max_length, pattern=NO_NUL)]
+
+
+Text100 = _text(100)
+TagText = _text(30)
+UserIdText = _text(64)
 
 
 class SegmentFilters(InputModel):
@@ -101,8 +108,8 @@ _FILTERS_EXAMPLE = {"level": ["A", "B"], "region": ["上海", "江苏"], "tags":
 
 
 class SegmentCreate(InputModel):
-    name: str = Field(min_length=1, max_length=100, examples=["华东高价值流失预警客户"])
-    description: str | None = Field(None, max_length=500)
+    name: _text(100) = Field(examples=["华东高价值流失预警客户"])
+    description: _text(500, 0) | None = None
     shared: StrictBool = Field(False, description="readable (not changeable) by every user")
     filters: SegmentFilters = Field(default_factory=SegmentFilters,
                                     examples=[_FILTERS_EXAMPLE])
@@ -113,8 +120,8 @@ class SegmentUpdate(InputModel):
 
     not_nullable: ClassVar[tuple[str, ...]] = ("name", "shared", "filters")
 
-    name: str | None = Field(None, min_length=1, max_length=100)
-    description: str | None = Field(None, max_length=500)
+    name: _text(100) | None = None
+    description: _text(500, 0) | None = None
     shared: StrictBool | None = None
     filters: SegmentFilters | None = None
 

@@ -140,8 +140,10 @@ def _segment_visible(principal: Principal):
 
 
 def _load(uow: UnitOfWork, principal: Principal, segment_id, *, lock=False) -> Segment:
-    query = sa.select(Segment).where(Segment.id == str(segment_id or ""),
-                                     _segment_visible(principal))
+    segment_id = str(segment_id or "")
+    if not segment_id.isalnum() or not segment_id.isascii():   # never an id: 404, no query
+        raise NotFound("segment_not_found", "segment not found", {"segment_id": segment_id})
+    query = sa.select(Segment).where(Segment.id == segment_id, _segment_visible(principal))
     if lock:
         query = query.with_for_update()
     segment = uow.session.execute(query).scalar_one_or_none()

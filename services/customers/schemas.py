@@ -115,9 +115,17 @@ class PoolRulesInput(_Input):
 # -- segments (客户分群) -------------------------------------------------------------------------
 
 ValueTier = Literal["platinum", "gold", "iron", "lead", "inactive", "unrated"]
-Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
-UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+NO_NUL = r"^[^\x00]*$"     # PostgreSQL text cannot hold NUL: refuse it as input (422)
+
+
+def _text(max_length: int, min_length: int = 1):
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length,
+                                            max_length=max_length, pattern=NO_NUL)]
+
+
+Text100 = _text(100)
+Tag = _text(30)
+UserId = _text(64)
 
 
 class SegmentFilters(BaseModel):
@@ -154,8 +162,8 @@ class SegmentFilters(BaseModel):
 class SegmentCreate(_Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=500)
+    name: _text(100)
+    description: _text(500, 0) | None = None
     shared: StrictBool = False
     filters: SegmentFilters = Field(default_factory=SegmentFilters)
 
@@ -165,8 +173,8 @@ class SegmentUpdate(_Input):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=500)
+    name: _text(100) | None = None
+    description: _text(500, 0) | None = None
     shared: StrictBool | None = None
     filters: SegmentFilters | None = None
 

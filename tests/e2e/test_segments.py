@@ -110,7 +110,9 @@ def test_segments_through_the_gateway(cluster, admin, make_user):
                  {"name": "x", "filters": {"churn_risk": "maybe"}},
                  {"name": "x", "filters": {"owner_ids": ["no-such-user"]}},
                  {"name": "x", "filters": {"team_id": "no-such-team"}},
-                 {"name": "x", "owner_id": rep2_user["id"]}):
+                 {"name": "x", "owner_id": rep2_user["id"]},
+                 {"name": "a\u0000b"},                       # PostgreSQL cannot store NUL
+                 {"name": "x", "filters": {"tags": ["a\u0000"]}}):
         answer = admin.post("/segments", json=body)
         assert answer.status_code == 422, (body, answer.text)
         assert answer.json()["error"]["code"] == "validation_error"
@@ -122,6 +124,9 @@ def test_segments_through_the_gateway(cluster, admin, make_user):
         == before
     assert rep1.get(f"/segments/{level_a['id']}").json()["filters"] == {
         "tags": [tag], "level": ["A"]}
+
+    for odd in ("not-an-id", "a%00b", "%E5%AE%A2"):
+        assert admin.get(f"/segments/{odd}").status_code == 404
 
     # the export: UTF-8 with BOM, Chinese headers, only the reader's members
     exported = rep1.get(f"/segments/{east['id']}/export.csv")
