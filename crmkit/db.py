@@ -97,6 +97,35 @@ def _ping_when_idle(engine: Engine) -> None:
             raise sa.exc.DisconnectionError(f"idle connection failed its ping: {exc}") from exc
 
 
+# PostgreSQL error codes of a server that is going away or not there yet (class 08:
+# connection exceptions; 57P01-57P03: admin/crash shutdown, cannot connect now)
+_UNAVAILABLE_PGCODES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Is ``exc`` the database being unreachable (as opposed to a bad statement or a conflict)?
+
+    True for a connection refused or dropped (psycopg2 gives these no SQLSTATE), a server
+    shutting down or starting up, a connection SQLAlchemy invalidated, and a pool whose
+    checkout timed out. False for everything else, SQLite's errors included, so a bug still
+    answers 500 and a serialization failure or deadlock keeps its own meaning.
+    """
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return False
+    if not hasattr(exc.orig, "pgcode"):          # not psycopg2 (SQLite): not an outage
+        return False
+    code = exc.orig.pgcode
+    if code is None:  # libpq's own failures (refused, dropped) carry no SQLSTATE, base class
+        return type(exc.orig).__name__ in ("OperationalError", "InterfaceError")
+    return code.startswith(_UNAVAILABLE_PGCODES)
+
+
 def kit_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     """Add the outbox and the inbox (applied event ids) to a service's metadata."""
     outbox = sa.Table(

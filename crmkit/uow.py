@@ -11,7 +11,10 @@ Entrypoints stay thin::
 Inside, domain code changes rows through ``uow.session`` and reports what
 happened with ``uow.emit("lead.claimed", {...})``. On leaving the block the
 events are inserted into the outbox and everything commits together; on an
-exception everything rolls back and no event exists. Event handlers ask
+exception everything rolls back and no event exists. A database that cannot be
+reached (down, restarting, every pooled connection dropped) surfaces as
+``ServiceUnavailable`` (503 at the gateway, retried by event consumers), not as an
+internal error; the pool reconnects by itself once the server is back. Event handlers ask
 ``uow.first_delivery(event, consumer)`` first, which records the event id in
 the inbox in the same transaction, so an event is applied once per consumer
 however often RabbitMQ delivers it.
@@ -28,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmkit import timeutil
-from crmkit.db import kit_tables, make_engine, migrate
+from crmkit.db import database_unavailable, kit_tables, make_engine, migrate
+from crmkit.errors import ServiceUnavailable
 from crmkit.events import envelope
 from crmkit.ids import new_id
 from crmkit.outbox import OutboxRelay
@@ -89,9 +93,24 @@ class UnitOfWork:
                 self.commit()
             else:
                 self.session.rollback()
+        except Exception as failure:
+            if exc_type is None and database_unavailable(failure):
+                raise _unavailable(self.store.service) from failure
+            if exc_type is None:
+                raise
+            # the rollback of a failed unit failed too (the connection is gone): the unit's
+            # own error is what the caller must see
+            log.warning("rollback failed", extra={"error": repr(failure)})
         finally:
             self.session.close()
+        if exc_type is not None and database_unavailable(exc):
+            raise _unavailable(self.store.service) from exc
         return exc_type is DuplicateDelivery
+
+
+def _unavailable(service: str) -> ServiceUnavailable:
+    return ServiceUnavailable("service_unavailable", "The service's database is not reachable",
+                              {"service": service})
 
 
 class Store:
