@@ -47,6 +47,11 @@ def window_days() -> float:
     return float(os.environ.get("ANALYTICS_REPURCHASE_WINDOW_DAYS") or 180)
 
 
+def lead_window_days() -> float:
+    """W of the lead model: a lead's score is P(converted within W days)."""
+    return float(os.environ.get("ANALYTICS_LEAD_WINDOW_DAYS") or 30)
+
+
 def max_leads() -> int:
     return int(os.environ.get("ANALYTICS_SCORING_MAX_LEADS") or 200_000)
 
@@ -170,10 +175,11 @@ def fit_leads(uow: UnitOfWork, now: datetime) -> dict:
     fields = tuple(f if f.name != "campaign_id" else
                    sm.Field(f.name, f.kind, f.label_zh, f.label_en, values_zh=names,
                             values_en=names) for f in feats.LEAD_FIELDS)
-    model, why = _fit(LEAD_MODEL, fields, feats.lead_samples(leads, now))
+    w = lead_window_days()
+    model, why = _fit(LEAD_MODEL, fields, feats.lead_samples(leads, now, w))
     if model is None:
         return {"fitted": False, "reason": why, "leads": len(leads)}
-    row = _store(session, model, now)
+    row = _store(session, model, now, {"window_days": w})
     uow.emit(LEAD_MODEL_PUBLISHED, {"model": LEAD_MODEL, "version": row.version,
                                     "fitted_at": timeutil.iso(now), **row.payload})
     return {"fitted": True, **_summary(row)}

@@ -2,13 +2,16 @@
 from logged events in any order, and its features as of a moment. Definitions:
 docs/analytics.md § Scoring.
 
-Lead conversion — one sample per lead: the features as of its conversion (converted leads,
-label 1) or as of the fit (every other lead, label 0); time order = the lead's creation.
+Both models look at the history through cutoffs, so that a sample's features never see its
+label: for each cutoff T = now − k·W (k = 1…``CUTOFFS``, W the model's window)
 
-Customer repurchase — for each cutoff T = now − k·W (k = 1…``CUTOFFS``, W the purchase
-window) one sample per customer that existed before T: the features as of T, label 1 when
-it signed a contract in (T, T + W]. The score of a customer is the probability, from its
-features as of now, that it signs again within the next W days.
+* lead conversion: one sample per lead that was open at T (created before T, not converted
+  by then): its features as of T, label 1 when it was converted in (T, T + W];
+* customer repurchase: one sample per customer that existed before T: its features as of
+  T, label 1 when it signed a contract in (T, T + W].
+
+A score is then the probability, from the features as of now, that the lead converts / the
+customer signs within the next W days. Time order (for the held-out split) is the cutoff.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from crmkit import timeutil
 from services.analytics.scoring_model import CATEGORY, NUMERIC, Field
 
 DAY = 86400.0
-CUTOFFS = 4
+CUTOFFS = 6
 
 SOURCES_ZH = {"website": "官网", "expo": "展会", "referral": "转介绍", "cold_call": "电话陌拜",
               "ad": "广告", "import": "导入", "other": "其他"}
@@ -153,13 +156,19 @@ def lead_row(h: LeadHistory, at: datetime) -> dict:
             "days_since_follow_up": _days(at, last), "age_days": _days(at, h.created_at)}
 
 
-def lead_samples(leads: dict[str, LeadHistory], now: datetime) -> list[tuple]:
-    """(created_at, row, converted) per lead; a converted lead is seen as it was then."""
+def lead_samples(leads: dict[str, LeadHistory], now: datetime, window_days: float,
+                 cutoffs: int = CUTOFFS) -> list[tuple]:
+    """(cutoff, row, converted in the window after it) per cutoff and lead open at it."""
     out = []
-    for lid in sorted(leads):
-        h = leads[lid]
-        at = h.converted_at or now
-        out.append((h.created_at, lead_row(h, at), 1 if h.converted_at else 0))
+    w = timedelta(days=window_days)
+    for k in range(cutoffs, 0, -1):
+        cut = now - k * w
+        for lid in sorted(leads):
+            h = leads[lid]
+            if h.created_at >= cut or (h.converted_at is not None and h.converted_at <= cut):
+                continue
+            converted = h.converted_at is not None and h.converted_at <= cut + w
+            out.append((cut, lead_row(h, cut), 1 if converted else 0))
     return out
 
 

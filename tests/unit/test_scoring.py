@@ -107,7 +107,7 @@ def _ev(n, etype, at, **data):
     return (f"{n:04d}", etype, at, data)
 
 
-def test_lead_history_is_the_same_in_any_order_and_seen_as_of_conversion():
+def test_lead_samples_see_each_open_lead_as_of_each_cutoff_in_any_order():
     t0 = NOW - 30 * D
     events = [
         _ev(1, "lead.created", t0, lead_id="L1", source="expo", industry="制造"),
@@ -116,22 +116,30 @@ def test_lead_history_is_the_same_in_any_order_and_seen_as_of_conversion():
         _ev(3, "lead.updated", t0 + 3 * D, lead_id="L1",
             changes={"region": {"from": None, "to": "上海"}}),
         _ev(4, "lead.followed_up", t0 + 5 * D, lead_id="L1"),
-        _ev(5, "lead.converted", t0 + 6 * D, lead_id="L1", source="expo", industry="制造",
+        _ev(5, "lead.converted", t0 + 16 * D, lead_id="L1", source="expo", industry="制造",
             region="上海"),
-        _ev(6, "lead.followed_up", t0 + 9 * D, lead_id="L1"),   # after conversion
-        _ev(7, "lead.created", t0 + 10 * D, lead_id="L2", source="ad", campaign_id="K1"),
+        _ev(6, "lead.followed_up", t0 + 19 * D, lead_id="L1"),   # after conversion
+        _ev(7, "lead.created", t0 + 8 * D, lead_id="L2", source="ad", campaign_id="K1"),
+        _ev(8, "lead.created", t0 - 40 * D, lead_id="L0", source="ad"),
+        _ev(9, "lead.converted", t0 - 35 * D, lead_id="L0"),     # converted before any cut
     ]
     for order in (events, list(reversed(events))):
-        samples = {s[1]["source"]: s for s in feats.lead_samples(feats.lead_histories(order),
-                                                                 NOW)}
-        expo = samples["expo"]
-        assert expo[2] == 1 and expo[0] == t0
-        assert expo[1] == {"source": "expo", "campaign_id": None, "industry": "制造",
-                           "region": "上海", "follow_ups": 2, "days_since_follow_up": 1.0,
-                           "age_days": 6.0}
-        ad = samples["ad"]
-        assert ad[2] == 0 and ad[1]["campaign_id"] == "K1"
-        assert ad[1]["age_days"] == 20.0 and ad[1]["days_since_follow_up"] == 20.0
+        leads = feats.lead_histories(order)
+        # window 10 days, 2 cutoffs: NOW-20 (= t0+10) and NOW-10 (= t0+20)
+        samples = feats.lead_samples(leads, NOW, 10.0, cutoffs=2)
+        got = {(s[0], s[1]["source"]): (s[1], s[2]) for s in samples}
+        assert sorted(got) == [(NOW - 20 * D, "ad"), (NOW - 20 * D, "expo"),
+                               (NOW - 10 * D, "ad")]      # L1 converted by the 2nd cut
+        expo, label = got[(NOW - 20 * D, "expo")]
+        assert label == 1                                  # converted in (t0+10, t0+20]
+        assert expo == {"source": "expo", "campaign_id": None, "industry": "制造",
+                        "region": "上海", "follow_ups": 2, "days_since_follow_up": 5.0,
+                        "age_days": 10.0}
+        ad, label = got[(NOW - 10 * D, "ad")]
+        assert label == 0 and ad["campaign_id"] == "K1"
+        assert ad["age_days"] == 12.0 and ad["days_since_follow_up"] == 12.0
+        now_row = feats.lead_row(leads["L1"], NOW)
+        assert now_row["follow_ups"] == 3 and now_row["days_since_follow_up"] == 11.0
 
 
 def test_customer_samples_label_a_purchase_in_the_window_after_each_cutoff():
@@ -210,20 +218,20 @@ def test_recommendations_order_percentages_and_refunds():
 # -- through the store ---------------------------------------------------------------------
 
 def _history(e: Events) -> list[dict]:
-    """24 leads: referral leads with follow-ups converted, ad leads without did not; six
-    customers, two of which bought again after each purchase."""
+    """60 leads, one every 5 days: referral leads are followed up and converted 20 days
+    after creation, ad leads never; six customers, two of which buy every 60 days."""
     out = []
     t0 = NOW - 400 * D
-    for i in range(24):
-        lid, at = f"L{i:02d}", t0 + i * 10 * D
+    for i in range(60):
+        lid, at = f"L{i:02d}", NOW - 300 * D + i * 5 * D
         good = i % 3 != 2
         src = "referral" if good else "ad"
         out.append(e("lead.created", {"lead_id": lid, "owner_id": "A", "source": src}, at))
         if good:
             out.append(e("lead.followed_up", {"lead_id": lid, "owner_id": "A"}, at + D))
-            if i % 2 == 0 or i < 6:
+            if at + 20 * D < NOW:
                 out.append(e("lead.converted", {"lead_id": lid, "owner_id": "A",
-                                                "industry": "制造"}, at + 2 * D))
+                                                "industry": "制造"}, at + 20 * D))
     for c in range(6):
         cid, owner = f"C{c}", "A" if c < 3 else "B"
         out.append(e("customer.created", {"customer_id": cid, "owner_id": owner,
@@ -258,10 +266,14 @@ def test_refit_publishes_the_lead_model_and_scores_customers(store, monkeypatch)
     assert result["customer_repurchase"]["scored"] == 6
     assert len(published) == 1
     data = published[0]["data"]
-    assert data["version"] == 1 and data["samples"] == 24
+    assert data["version"] == 1 and data["window_days"] == 30.0 and data["samples"] > 60
     coef = {f["name"]: f["coef"] for f in data["features"]}
     assert coef["source=referral"] > coef["source=ad"]
     assert {f["label_zh"] for f in data["features"]} >= {"来源", "跟进次数"}
+    published_model = sm.from_payload(data, feats.LEAD_FIELDS)
+    hot = {"source": "referral", "follow_ups": 1, "days_since_follow_up": 4, "age_days": 5}
+    cold = {"source": "ad", "follow_ups": 0, "days_since_follow_up": 5, "age_days": 5}
+    assert sm.score(published_model, hot) > sm.score(published_model, cold)
     with store.engine.connect() as conn:   # the event is in the outbox, committed
         assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE type = "
                                     "'scoring.lead_model_published'")).scalar_one() == 1
