@@ -250,7 +250,7 @@ def _history(e: Events) -> list[dict]:
     return out
 
 
-def test_refit_publishes_the_lead_model_and_scores_customers(store, monkeypatch):
+def test_refit_publishes_the_lead_model_and_scores_customers(store, monkeypatch):  # noqa: F811
     monkeypatch.setattr(scoring.timeutil, "now", lambda: NOW)
     monkeypatch.setenv("ANALYTICS_REPURCHASE_WINDOW_DAYS", "90")
     e = Events()
@@ -304,7 +304,7 @@ def test_refit_publishes_the_lead_model_and_scores_customers(store, monkeypatch)
     assert models["customer_repurchase"]["model"]["window_days"] == 90.0
 
 
-def test_too_little_history_fits_nothing_and_publishes_nothing(store, monkeypatch):
+def test_too_little_history_fits_nothing_and_publishes_nothing(store, monkeypatch):  # noqa: F811
     monkeypatch.setattr(scoring.timeutil, "now", lambda: NOW)
     e = Events()
     deliver(store, e("lead.created", {"lead_id": "L1", "owner_id": "A", "source": "ad"},
