@@ -2,6 +2,7 @@
 import { get, post } from '../api.js';
 import { KINDS, t } from '../i18n.js';
 import { emptyRow, fmtMoney, fmtTime, h, itemsOf, showError, toast } from '../ui.js';
+import { insightsSection } from './score.js';
 
 export async function customersView() {
   const q = h('input', { type: 'search', placeholder: t('search_ph') });
@@ -46,6 +47,7 @@ function docLine(doc) {
 }
 
 function section(name, value) {
+  if (name === 'insights') return insightsSection(value);   // score, reasons, recommendations
   const head = h('h2', {}, t(name));
   if (!value || value.available === false) {
     return h('section', { class: 'card', 'data-section': name }, head,
