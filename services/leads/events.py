@@ -1,6 +1,7 @@
 """Events the leads service emits and consumes (catalogue: docs/events.md)."""
 from __future__ import annotations
 
+from crmkit.models import money
 from crmkit.timeutil import iso
 
 # emitted on exchange "leads.events"
@@ -19,6 +20,8 @@ LEAD_UNLOCKED = "lead.unlocked"
 POOL_RULES_CHANGED = "lead_pool.rules_changed"
 POOL_CREATED = "lead_pool.created"
 POOL_MEMBERS_CHANGED = "lead_pool.members_changed"
+CAMPAIGN_CREATED = "campaign.created"
+CAMPAIGN_UPDATED = "campaign.updated"
 
 # consumed
 CUSTOMER_CREATED = ("customers", "customer.created")
@@ -31,6 +34,7 @@ def lead_summary(lead) -> dict:
         "lead_id": get("id"), "name": get("name"), "company": get("company"),
         "source": get("source"), "pool": get("pool"), "status": get("status"),
         "owner_id": get("owner_id"), "follow_up_deadline": iso(get("follow_up_deadline")),
+        "campaign_id": get("campaign_id"), "industry": get("industry"), "region": get("region"),
     }
 
 
@@ -40,4 +44,13 @@ def lead_converted(lead) -> dict:
         **lead_summary(lead), "title": lead.title, "phone": lead.phone, "email": lead.email,
         "region": lead.region, "industry": lead.industry, "tags": list(lead.tags or []),
         "notes": lead.notes,
+    }
+
+
+def campaign_summary(campaign) -> dict:
+    """Every campaign event's ``data``: the campaign as it is now (budget a decimal string)."""
+    return {
+        "campaign_id": campaign.id, "name": campaign.name, "channel": campaign.channel,
+        "budget": money(campaign.budget), "starts_on": campaign.starts_on.isoformat(),
+        "ends_on": campaign.ends_on.isoformat(), "owner_id": campaign.owner_id,
     }

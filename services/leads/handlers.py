@@ -19,7 +19,7 @@ from crmkit.scoping import list_scope, visible
 from crmkit.text import normalize_company, normalize_email, normalize_phone
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
-from services.leads import events
+from services.leads import campaigns, events
 from services.leads.domain import importing, rules
 from services.leads.models import (
     FollowUp,
@@ -57,7 +57,8 @@ def dump_lead(lead: Lead) -> dict:
         "last_follow_up_at": timeutil.iso(lead.last_follow_up_at),
         "locked": bool(lead.locked), "locked_by": lead.locked_by,
         "locked_at": timeutil.iso(lead.locked_at),
-        "customer_id": lead.customer_id, "created_by": lead.created_by,
+        "customer_id": lead.customer_id, "campaign_id": lead.campaign_id,
+        "created_by": lead.created_by,
         "created_at": timeutil.iso(lead.created_at), "updated_at": timeutil.iso(lead.updated_at),
     }
 
@@ -205,6 +206,7 @@ def create_lead(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
     if duplicate is not None:
         raise Conflict("duplicate_lead", "a lead with the same phone, email or company exists",
                        {"existing_id": duplicate.id})
+    campaigns.require_campaign(session, spec.campaign_id)  # unknown -> 422
     now = timeutil.now()
     owner = spec.owner_id
     if owner is not None and owner != principal.user_id:
@@ -251,7 +253,7 @@ def _search(q: str, dialect: str = "postgresql"):
 
 
 def lead_query(session, principal: Principal, scope: str = "all", status=None, source=None,
-               owner_id=None, q=None, pool=None) -> sa.Select:
+               owner_id=None, q=None, pool=None, campaign_id=None) -> sa.Select:
     query = sa.select(Lead).where(_visible(session, principal),
                                   list_scope(principal, scope, Lead.owner_id))
     if scope == "pool":
@@ -264,14 +266,18 @@ def lead_query(session, principal: Principal, scope: str = "all", status=None, s
         query = query.where(Lead.owner_id == owner_id)
     if pool:
         query = query.where(Lead.pool == pool)
+    if campaign_id:
+        query = query.where(Lead.campaign_id == str(campaign_id))
     if q and q.strip():
         query = query.where(_search(q, session.bind.dialect.name))
     return query
 
 
 def list_leads(uow: UnitOfWork, principal: Principal, scope: str = "all", status=None,
-               source=None, owner_id=None, q=None, cursor=None, limit=None, pool=None) -> dict:
-    query = lead_query(uow.session, principal, scope, status, source, owner_id, q, pool)
+               source=None, owner_id=None, q=None, cursor=None, limit=None, pool=None,
+               campaign_id=None) -> dict:
+    query = lead_query(uow.session, principal, scope, status, source, owner_id, q, pool,
+                       campaign_id)
     return paginate(uow.session, query, Lead.id, cursor, page_limit(limit, maximum=1000),
                     dump_lead)
 
@@ -283,6 +289,8 @@ def get_lead(uow: UnitOfWork, principal: Principal, lead_id: str) -> dict:
 def update_lead(uow: UnitOfWork, principal: Principal, lead_id: str, data: dict) -> dict:
     changes = parse(LeadUpdate, data).model_dump(exclude_unset=True)
     lead = _load(uow, principal, lead_id, lock=True)
+    if "campaign_id" in changes:
+        campaigns.require_campaign(uow.session, changes["campaign_id"])  # unknown -> 422
     if lead.owner_id is None:
         principal.require_role("admin", "manager")
     before = {k: getattr(lead, k) for k in changes}
@@ -775,13 +783,26 @@ def import_rows(uow: UnitOfWork, principal: Principal, header: list, rows: list,
     if importing.missing_columns(fields):
         raise ValidationFailed("missing_columns", "the file needs a 姓名/name column",
                                [{"field": "header", "message": "no name column"}])
-    parsed: list[tuple[int, LeadCreate | None, dict | None]] = []
+    raw: list[tuple[int, dict]] = []
     for offset, values in enumerate(rows):
         number = int(start_row) + offset
         values = [("" if v is None else str(v)) for v in (values or [])]
         if importing.is_blank(values):
             continue
-        data = importing.row_to_fields(fields, values)
+        raw.append((number, importing.row_to_fields(fields, values)))
+    # the campaign column holds a campaign's id or its exact name: one query per batch
+    named = campaigns.resolve_many(session, {d["campaign"] for _, d in raw if "campaign" in d})
+    parsed: list[tuple[int, LeadCreate | None, dict | None]] = []
+    for number, data in raw:
+        if "campaign" in data:
+            value = data.pop("campaign")
+            if value not in named:
+                parsed.append((number, None, _reject(
+                    number, "unknown_campaign", errors=[{
+                        "field": "campaign", "message": f"no campaign with id or name "
+                                                        f"{value[:100]!r}"}])))
+                continue
+            data["campaign_id"] = named[value]
         try:
             spec = parse(LeadCreate, {**data, "pool": pool})
         except ValidationFailed as exc:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crmkit.db import kit_tables
-from crmkit.models import UTCDateTime, created_column, id_column, updated_column
+from crmkit.models import Money, UTCDateTime, created_column, id_column, updated_column
 
 
 class Base(DeclarativeBase):
@@ -40,6 +41,8 @@ class Lead(Base):
     follow_up_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     customer_id: Mapped[str | None] = mapped_column(sa.String(32))
+    #: the campaign (市场活动) the lead came from, if any (a row of ``campaigns``)
+    campaign_id: Mapped[str | None] = mapped_column(sa.String(32))
     locked: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false(),
                                          nullable=False)
     locked_by: Mapped[str | None] = mapped_column(sa.String(32))
@@ -65,6 +68,7 @@ class Lead(Base):
         sa.Index("ix_leads_company_norm", "company_norm"),
         sa.Index("ix_leads_deadline", "follow_up_deadline"),
         sa.Index("ix_leads_due", "due_at"),
+        sa.Index("ix_leads_campaign", "campaign_id", "id"),
     )
 
 
@@ -148,3 +152,27 @@ class LeadAction(Base):
     at: Mapped[datetime] = created_column()
 
     __table_args__ = (sa.Index("ix_lead_actions_lead", "lead_id", "id"),)
+
+
+class Campaign(Base):
+    """A marketing campaign (市场活动): a channel, a budget and a period; leads name it."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(sa.String(100), nullable=False)
+    channel: Mapped[str] = mapped_column(sa.String(20), nullable=False)
+    budget: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    starts_on: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    ends_on: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    owner_id: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    created_by: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()
+
+    __table_args__ = (
+        sa.UniqueConstraint("name", name="uq_campaigns_name"),
+        sa.Index("ix_campaigns_channel", "channel", "id"),
+        sa.Index("ix_campaigns_owner", "owner_id", "id"),
+        sa.Index("ix_campaigns_period", "starts_on", "ends_on"),
+    )

@@ -1,15 +1,19 @@
 """Input the leads service accepts (validated again here: the gateway is not the only caller)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from crmkit.text import normalize_phone
 
 Source = Literal["website", "expo", "referral", "cold_call", "ad", "import", "other"]
 Kind = Literal["call", "visit", "email", "wechat", "meeting", "other"]
+#: campaign channels (市场活动渠道): 展会, 网络广告, 微信, 邮件, 电话营销, 转介绍
+Channel = Literal["expo", "online_ad", "wechat", "email", "telemarketing", "referral"]
+CHANNELS: tuple[str, ...] = Channel.__args__
 
 
 def check_phone(v: str | None) -> str | None:
@@ -39,6 +43,7 @@ class LeadCreate(_Input):
     tags: list[str] = Field(default_factory=list, max_length=50)
     pool: str = Field(default="default", min_length=1, max_length=64)
     owner_id: str | None = None
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=32)
 
     @field_validator("phone")
     @classmethod
@@ -59,6 +64,8 @@ class LeadUpdate(_Input):
     industry: str | None = Field(default=None, max_length=100)
     notes: str | None = Field(default=None, max_length=5000)
     tags: list[str] | None = Field(default=None, max_length=50)
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=32,
+                                    description="null detaches the lead from its campaign")
 
     @field_validator("phone")
     @classmethod
@@ -106,3 +113,40 @@ class PoolCreate(_Input):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     title: str | None = Field(default=None, max_length=100)
     members: list[str] = Field(default_factory=list, max_length=1000)
+
+
+def check_period(starts_on: date | None, ends_on: date | None) -> None:
+    """A campaign's period is whole days, ``starts_on`` ≤ ``ends_on`` (one day is fine)."""
+    if starts_on is not None and ends_on is not None and starts_on > ends_on:
+        raise ValueError("starts_on must not be after ends_on")
+
+
+class CampaignCreate(_Input):
+    name: str = Field(min_length=1, max_length=100)
+    channel: Channel
+    budget: Decimal = Field(ge=0, max_digits=18, decimal_places=2)
+    starts_on: date
+    ends_on: date
+    owner_id: str | None = Field(default=None, min_length=1, max_length=32)
+
+    @model_validator(mode="after")
+    def _period(self) -> CampaignCreate:
+        check_period(self.starts_on, self.ends_on)
+        return self
+
+
+class CampaignUpdate(_Input):
+    """What PATCH may change (the channel is what the campaign is: create another)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    budget: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
+    starts_on: date | None = None
+    ends_on: date | None = None
+    owner_id: str | None = Field(default=None, min_length=1, max_length=32)
+
+    @field_validator("name", "budget", "starts_on", "ends_on", "owner_id", mode="before")
+    @classmethod
+    def _not_null(cls, v):
+        if v is None:
+            raise ValueError("may not be null")
+        return v

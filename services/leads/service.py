@@ -11,7 +11,7 @@ from crmkit.events import handles
 from crmkit.gauges import BusinessGauges
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
-from services.leads import events, handlers
+from services.leads import campaigns, events, handlers
 from services.leads.domain import rules
 from services.leads.models import Base, Lead
 
@@ -35,10 +35,10 @@ class LeadsService(ServiceBase):
 
     @rpc
     def list_leads(self, scope="all", status=None, source=None, owner_id=None, q=None,
-                   cursor=None, limit=None, pool=None):
+                   cursor=None, limit=None, pool=None, campaign_id=None):
         with self.db.unit() as uow:
             return handlers.list_leads(uow, self.principal, scope, status, source, owner_id,
-                                       q, cursor, limit, pool)
+                                       q, cursor, limit, pool, campaign_id)
 
     @rpc
     def get_lead(self, lead_id):
@@ -99,6 +99,28 @@ class LeadsService(ServiceBase):
     def import_rows(self, header, rows, start_row=2, pool="default"):
         with self.db.unit() as uow:
             return handlers.import_rows(uow, self.principal, header, rows, start_row, pool)
+
+    @rpc
+    def create_campaign(self, data):
+        with self.db.unit() as uow:
+            return campaigns.create_campaign(uow, self.principal, data)
+
+    @rpc
+    def list_campaigns(self, channel=None, active_on=None, owner_id=None, q=None, cursor=None,
+                       limit=None):
+        with self.db.unit() as uow:
+            return campaigns.list_campaigns(uow, self.principal, channel, active_on, owner_id,
+                                            q, cursor, limit)
+
+    @rpc
+    def get_campaign(self, campaign_id):
+        with self.db.unit() as uow:
+            return campaigns.get_campaign(uow, self.principal, campaign_id)
+
+    @rpc
+    def update_campaign(self, campaign_id, data):
+        with self.db.unit() as uow:
+            return campaigns.update_campaign(uow, self.principal, campaign_id, data)
 
     @rpc
     def list_pools(self):

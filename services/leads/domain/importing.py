@@ -1,4 +1,7 @@
-"""CSV import as pure functions: header names, source names, one row → lead fields."""
+"""CSV import as pure functions: header names, source names, one row → lead fields.
+
+The ``campaign`` column is passed on as written (``data["campaign"]``): the handler resolves
+it against the store (a campaign id or its exact name) before validation."""
 from __future__ import annotations
 
 import re
@@ -14,6 +17,9 @@ HEADERS = {
     "industry": ("行业", "industry"),
     "notes": ("备注", "notes", "note"),
     "tags": ("标签", "tags"),
+    # a campaign's id or its exact name (市场活动); unknown: the row is rejected
+    "campaign": ("市场活动", "活动", "营销活动", "活动名称", "campaign", "campaign_id",
+                 "campaign name"),
 }
 _BY_NAME = {alias.lower(): field for field, aliases in HEADERS.items() for alias in aliases}
 
