@@ -27,8 +27,7 @@ from pathlib import Path
 import psycopg2
 import sqlalchemy as sa
 
-from bench.report import replace_section
-from bench.run import machine
+from bench.report import machine, replace_section
 from crmkit.principal import Principal
 from crmkit.uow import Store
 from services.analytics import handlers, insights

@@ -21,8 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.import_leads import CITIES, GIVEN, SURNAMES, TRADES
-from bench.report import replace_section
-from bench.run import machine
+from bench.report import machine, replace_section
 from crmkit.ids import new_id
 from crmkit.principal import Principal
 from crmkit.uow import Store

@@ -17,13 +17,40 @@ import asyncio
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from bench.report import machine, replace_section
-from bench.run import Result, token
 from tests.cluster import ADMIN_PASSWORD, ADMIN_USER, ROOT, Cluster
+
+
+@dataclass
+class Result:
+    scenario: str
+    connections: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+async def token(client: httpx.AsyncClient, username: str, password: str) -> str:
+    answer = await client.post("/api/v1/auth/token",
+                               data={"username": username, "password": password})
+    answer.raise_for_status()
+    return answer.json()["access_token"]
 
 SECTION = "Customer 360° view"
 

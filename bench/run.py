@@ -1,151 +1,67 @@
-"""Benchmark of the business path through the gateway: create and claim leads.
+"""``make bench``: the mixed load of SPEC §7 through the gateway, with the machine's limits.
 
-Starts the whole platform (``tests.cluster.Cluster``: the five services and the gateway as
-separate processes, real RabbitMQ, Redis and PostgreSQL), then drives it over HTTP at 1, 16
-and 64 concurrent connections and writes requests/s and p50/p99 latency to
-``docs/benchmarks.md``, with the command and the machine. Also reports the event lag from
-commit to the analytics read model, read from analytics' own histogram.
+1. Raw limits of this machine, measured first in the same run (``bench/raw.py``): an empty
+   FastAPI route, PostgreSQL single-row INSERT commits, RabbitMQ publish/consume with
+   confirms.
+2. The whole platform (``tests.cluster.Cluster``: five Nameko services, leads ×2, and the
+   gateway as separate processes; real RabbitMQ, Redis, PostgreSQL stores), prepared through
+   the API (``bench/mixed.py``: teams, reps, customers, signed contracts, a pool of leads).
+3. Each operation alone on 1 connection (latency floor), then the mixed load at 16, 64 and
+   256 connections, wrk per operation, all at once; CPU seconds of every process sampled
+   around each level (what bounds the figure).
+4. Event lag commit → analytics read model (analytics' own histogram) over the whole run.
 
-    make bench                              # = python -m bench.run
-    python -m bench.run --seconds 5 --store sqlite --connections 1,16
+Writes the sections "Mixed load through the gateway", "Raw limits of this machine", "Where the
+CPU goes" and "Event lag, commit → analytics read model" of ``docs/benchmarks.md``.
+
+    make bench                                   # = python -m bench.run
+    python -m bench.run --seconds 5 --connections 16,64
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
+import os
 import re
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from bench import mixed, raw
 from bench.report import machine, replace_preamble, replace_section
-from tests.cluster import ADMIN_PASSWORD, ADMIN_USER, ROOT, Cluster, free_port
+from tests.cluster import ROOT, Cluster, free_port
+
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class Result:
-    scenario: str
-    connections: int
-    requests: int
-    errors: int
-    seconds: float
-    latencies: list[float]
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def token(client: httpx.AsyncClient, username: str, password: str) -> str:
-    answer = await client.post("/api/v1/auth/token",
-                               data={"username": username, "password": password})
-    answer.raise_for_status()
-    return answer.json()["access_token"]
+def _pids(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
 
 
-async def make_reps(client: httpx.AsyncClient, admin: str, n: int, tag: str) -> list[str]:
-    tokens = []
-    for i in range(n):
-        name = f"bench{tag}{i}"
-        answer = await client.post("/api/v1/users", headers={"Authorization": f"Bearer {admin}"},
-                                   json={"username": name, "password": "bench-pass-123",
-                                         "display_name": name, "role": "sales"})
-        answer.raise_for_status()
-        tokens.append(await token(client, name, "bench-pass-123"))
-    return tokens
+def cpu_snapshot(cluster: Cluster) -> dict[str, float]:
+    """CPU seconds used so far by each platform process and by the shared servers.
 
-
-async def drive(client, scenario: str, tokens: list[str], seconds: float, make_request) -> Result:
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.monotonic() + seconds
-
-    async def worker(i: int):
-        nonlocal errors
-        n = 0
-        while time.monotonic() < stop_at:
-            request = make_request(i, n)
-            if request is None:           # this connection has nothing left to do
-                return
-            method, path, body = request
-            n += 1
-            started = time.perf_counter()
-            try:
-                answer = await client.request(method, path, json=body,
-                                              headers={"Authorization": f"Bearer {tokens[i]}"})
-                ok = answer.status_code < 300
-            except httpx.HTTPError:
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors += 1
-
-    started = time.monotonic()
-    await asyncio.gather(*[worker(i) for i in range(len(tokens))])
-    return Result(scenario, len(tokens), len(latencies), errors, time.monotonic() - started,
-                  latencies)
-
-
-async def bench(base: str, connections: list[int], seconds: float) -> list[Result]:
-    results = []
-    limits = httpx.Limits(max_connections=max(connections), max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        admin = await token(client, ADMIN_USER, ADMIN_PASSWORD)
-        rules = await client.put("/api/v1/lead-pools/default/rules",
-                                 headers={"Authorization": f"Bearer {admin}"},
-                                 json={"follow_up_days": 15, "max_leads_per_rep": 100000,
-                                       "max_claims_per_day": 10000, "reclaim_cooldown_days": 7,
-                                       "warn_days_before": 2})
-        rules.raise_for_status()
-        for n in connections:
-            tokens = await make_reps(client, admin, n, f"c{n}x")
-            created: list[list[str]] = [[] for _ in range(n)]
-
-            def create(i, k, n=n):
-                return "POST", "/api/v1/leads", {
-                    "name": f"联系人{n}-{i}-{k}", "company": f"压测企业{n}-{i}-{k}有限公司",
-                    "source": "ad", "region": "上海"}
-
-            result = await drive(client, "create lead", tokens, seconds, create)
-            results.append(result)
-            print(f"create lead  {n:>3} conns: {result.rps:8.1f} req/s  "
-                  f"p50 {result.pct(50):6.1f} ms  p99 {result.pct(99):6.1f} ms  "
-                  f"errors {result.errors}", flush=True)
-            # leads to claim: each connection claims from its own list, so no claim collides
-            page = await client.get("/api/v1/leads", params={"scope": "pool", "limit": 200},
-                                    headers={"Authorization": f"Bearer {admin}"})
-            pool_ids = [item["id"] for item in page.json()["items"]]
-            cursor = page.json()["next_cursor"]
-            while cursor and len(pool_ids) < result.requests:
-                page = await client.get("/api/v1/leads", params={"scope": "pool", "limit": 200,
-                                                                 "cursor": cursor},
-                                        headers={"Authorization": f"Bearer {admin}"})
-                pool_ids += [item["id"] for item in page.json()["items"]]
-                cursor = page.json()["next_cursor"]
-            for idx, lead_id in enumerate(pool_ids):
-                created[idx % n].append(lead_id)
-
-            def claim(i, k, created=created):
-                ids = created[i]          # every lead is claimed once, by one connection
-                return None if k >= len(ids) else ("POST", f"/api/v1/leads/{ids[k]}/claim", None)
-
-            result = await drive(client, "claim lead", tokens, seconds, claim)
-            results.append(result)
-            print(f"claim lead   {n:>3} conns: {result.rps:8.1f} req/s  "
-                  f"p50 {result.pct(50):6.1f} ms  p99 {result.pct(99):6.1f} ms  "
-                  f"errors {result.errors}", flush=True)
-    return results
+    RabbitMQ, PostgreSQL and Redis serve the whole machine: anything else running at the
+    same time counts here too."""
+    snap: dict[str, float] = {}
+    for key, proc in cluster.procs.items():
+        name = key.rsplit("-", 1)[0] if key != "gateway" else key
+        snap[name] = snap.get(name, 0.0) + _cpu_seconds(proc.pid)
+    for name, pattern in (("rabbitmq", "beam.smp"), ("postgresql", "postgres"),
+                          ("redis", "redis-server"), ("wrk (load tool)", "^wrk ")):
+        snap[name] = sum(_cpu_seconds(p) for p in _pids(pattern))
+    return snap
 
 
 def event_lag(metrics_port: int) -> tuple[float, float, int]:
@@ -169,68 +85,192 @@ def event_lag(metrics_port: int) -> tuple[float, float, int]:
     return quantile(0.5), quantile(0.99), int(total)
 
 
-def write_report(results: list[Result], lag: tuple[float, float, int], command: str,
-                 store: str, seconds: float) -> None:
-    """Write the page's intro and this benchmark's two sections; other sections stay."""
+def _row(level: str, r: mixed.OpResult, limit: float | None = None) -> str:
+    share = f" | {100 * r.rps / limit:.1f} %" if limit else ""
+    return (f"| {level} | {r.operation} | {r.connections} | {r.rps:.1f} | {r.p50:.1f} | "
+            f"{r.p95:.1f} | {r.p99:.1f} | {r.requests} | {r.errors}{share} |")
+
+
+SHARED = ("rabbitmq", "postgresql", "redis", "wrk (load tool)")
+
+
+def cpu_table(samples: list[tuple[str, float, dict[str, float]]], label,
+              transpose: bool = False) -> list[str]:
+    """Markdown rows: CPU share and ms per request, per process (columns: the samples).
+
+    ``transpose``: one row per sample (an operation), one column per process, ms only."""
+    names = sorted({n for _, _, c in samples for n in c}, key=lambda n: (n in SHARED, n))
+    if transpose:
+        rows = ["| operation | " + " | ".join(names) + " | all |",
+                "|---|" + "---:|" * (len(names) + 1)]
+        for key, rps, used in samples:
+            cells = [f"{1000 * used.get(n, 0.0) / rps:.2f}" if rps else "—" for n in names]
+            total = f"**{1000 * sum(used.values()) / rps:.2f}**" if rps else "—"
+            rows.append(f"| {label(key, rps)} | " + " | ".join(cells) + f" | {total} |")
+        return rows
+    rows = ["| process | " + " | ".join(label(k, rps) for k, rps, _ in samples) + " |",
+            "|---|" + "---:|" * len(samples)]
+    for name in [*names, None]:
+        cells = []
+        for _, rps, used in samples:
+            value = sum(used.values()) if name is None else used.get(name, 0.0)
+            cell = f"{100 * value:.0f} % · {1000 * value / rps:.2f} ms" if rps else "—"
+            cells.append(f"**{cell}**" if name is None else cell)
+        rows.append(f"| {name or '**all**'} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def write_report(*, command: str, seconds: float, limits: dict[str, float],
+                 levels: list[tuple[str, list[mixed.OpResult]]],
+                 cpu: list[tuple[str, float, dict[str, float]]],
+                 costs: list[tuple[str, float, dict[str, float]]],
+                 lag: tuple[float, float, int], reps: int) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "uncommitted"
+    empty = next(iter(limits.values()))
     replace_preamble("\n".join([
         "# Benchmarks",
         "",
         "Numbers are measured, not estimated. Each section names the command that produced it;",
-        "`make bench` (`python -m bench.run`) writes the first two and leaves the others alone.",
+        "`make bench` (`python -m bench.run`) writes the first four and leaves the others alone.",
     ]))
     rows = [
-        f"- command: `{command}`",
-        f"- commit: `{commit}`, date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- machine: {machine()}; the load generator (Python, httpx) runs on the same machine",
-        f"- topology: gateway (1 uvicorn process) + 5 Nameko services (leads ×2 replicas, "
-        f"others ×1), real RabbitMQ, Redis, stores on {store}",
-        f"- each step runs {seconds:g} s; latency is measured by the client per request",
+        f"- command: `{command}`; commit `{commit}`, {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- machine: {machine()}; the load tool (wrk, C) runs on the same machine",
+        "- topology: gateway (1 uvicorn process) + 5 Nameko services (leads ×2 replicas, "
+        "others ×1), real RabbitMQ (quorum queues), Redis, PostgreSQL stores; rate limiting "
+        "off, logs at WARNING",
+        f"- data made through the API first: 2 teams, {reps} reps, 2 customers and one signed "
+        "contract with a receivable plan per rep, a public pool of leads to claim",
+        f"- level *alone*: each operation by itself on 1 connection for {seconds / 2:g} s; "
+        f"levels 16/64/256: all operations at once for {seconds:g} s, the connections split "
+        "by weight (" + ", ".join(f"{op} {w} %" for op, w in mixed.WEIGHTS.items()) + ")",
+        "- *share of limit*: requests/s as a fraction of the empty FastAPI route's requests/s "
+        f"({empty:,.0f}/s, section below) — what the gateway process alone could carry",
         "",
-        "| scenario | connections | requests/s | p50 ms | p99 ms | requests | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| level | operation | connections | requests/s | p50 ms | p95 ms | p99 ms | requests "
+        "| errors | share of limit |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
-        rows.append(f"| {r.scenario} | {r.connections} | {r.rps:.1f} | {r.pct(50):.1f} | "
-                    f"{r.pct(99):.1f} | {r.requests} | {r.errors} |")
-    rows += ["", "Targets of SPEC §7 (create lead ≥ 1,000 req/s at 64 connections, p99 ≤ 100 ms) "
-             "are the subject of the performance issue; this section records where it stands."]
-    replace_section("Create and claim leads through the gateway", "\n".join(rows))
+    for level, results in levels:
+        for r in results:
+            rows.append(_row(level, r, empty))
+        if level != "alone":
+            total = sum(r.rps for r in results)
+            rows.append(f"| {level} | **all operations** | {sum(r.connections for r in results)}"
+                        f" | **{total:.1f}** | | | | {sum(r.requests for r in results)} | "
+                        f"{sum(r.errors for r in results)} | {100 * total / empty:.1f} % |")
+    rows += ["", "Targets of SPEC §7: create lead ≥ 1,000 requests/s at 64 connections with "
+             "p99 ≤ 100 ms; 360° view ≥ 500 requests/s with p99 ≤ 150 ms (see *Where the CPU "
+             "goes* for what bounds them)."]
+    replace_section("Mixed load through the gateway", "\n".join(rows))
+
+    replace_section("Raw limits of this machine", "\n".join([
+        "Measured by `make bench` (`bench/raw.py`) in the same run, just before the platform "
+        "started, on the same servers:",
+        "",
+        "| part | per second |",
+        "|---|---:|",
+        *[f"| {name} | {value:,.0f} |" for name, value in limits.items()],
+        "",
+        "The empty route is uvicorn + FastAPI with no middleware, one process (wrk, 64 "
+        "connections). PostgreSQL: `pgbench`, one `INSERT` per transaction, 16 clients. "
+        "RabbitMQ: persistent 512-byte messages through one quorum queue, 256 unconfirmed "
+        "publishes in flight, consumed with prefetch 256 and acked (aio-pika, one process: "
+        "the client library is part of the figure).",
+    ]))
+
+    replace_section("Where the CPU goes", "\n".join([
+        "CPU used per process, as a share of one core (the machine has 2: 200 %) and as CPU "
+        "milliseconds per request served. RabbitMQ, PostgreSQL and Redis are the machine's "
+        "shared servers (anything else running counts there too).",
+        "",
+        "Each mixed level of the run above (per request of any operation):",
+        "",
+        *cpu_table(cpu, lambda level, rps: f"{level} conns ({rps:.0f} req/s)"),
+        "",
+        "Each operation alone on 1 connection (level *alone*): what one request of it costs "
+        "in each process.",
+        "",
+        *cpu_table(costs, lambda name, rps: f"{name} ({rps:.0f}/s)", transpose=True),
+    ]))
     replace_section("Event lag, commit → analytics read model", (
-        f"Over all {lag[2]} events analytics applied during the run: p50 ≤ {lag[0]:.0f} ms, "
-        f"p99 ≤ {lag[1]:.0f} ms (upper bounds of the histogram buckets of "
-        "`crm_analytics_event_lag_seconds`)."))
+        f"Over all {lag[2]} events analytics applied during the `{command}` run above: "
+        f"p50 ≤ {lag[0]:.0f} ms, p99 ≤ {lag[1]:.0f} ms (upper bounds of the buckets of "
+        "analytics' histogram `crm_analytics_event_lag_seconds`, commit in the producer's "
+        "outbox → read model committed)."))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", default="1,16,64")
-    parser.add_argument("--store", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--connections", default="16,64,256")
+    parser.add_argument("--reps", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     connections = [int(c) for c in args.connections.split(",")]
+
+    print("raw limits ...", flush=True)
+    limits = raw.measure(5)
+    for name, value in limits.items():
+        print(f"  {name}: {value:,.0f}/s", flush=True)
+
     metrics_port = free_port()
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), store=args.store,
-                      max_workers=None,
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), max_workers=None,
                       extra_env={"ANALYTICS_METRICS_PORT": str(metrics_port),
                                  "LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
+    levels: list[tuple[str, list[mixed.OpResult]]] = []
+    cpu: list[tuple[str, float, dict[str, float]]] = []
+    costs: list[tuple[str, float, dict[str, float]]] = []
     try:
         cluster.start()
         print(f"cluster ready at {cluster.url} (logs in {cluster.workdir})", flush=True)
-        results = asyncio.run(bench(cluster.url, connections, args.seconds))
-        time.sleep(2)
+        claims = int(sum(connections) * args.seconds * 4) + 500
+        fixture = mixed.prepare(cluster.url, reps=args.reps, claimable=claims)
+        load = mixed.Load(cluster.url, fixture)
+        time.sleep(3)                                   # let the set-up's events settle
+        alone = []
+        for name in mixed.WEIGHTS:
+            before, started = cpu_snapshot(cluster), time.monotonic()
+            result = load.alone(name, args.seconds / 2)
+            elapsed = time.monotonic() - started
+            after = cpu_snapshot(cluster)
+            costs.append((name, result.rps, {k: (after[k] - before.get(k, 0.0)) / elapsed
+                                             for k in after}))
+            alone.append(result)
+            print(f"alone {name:22s} {result.rps:7.1f}/s p50 {result.p50:7.1f} ms", flush=True)
+        levels.append(("alone", alone))
+        for n in connections:
+            before, started = cpu_snapshot(cluster), time.monotonic()
+            results = load.mixed(n, args.seconds)
+            elapsed = time.monotonic() - started
+            after = cpu_snapshot(cluster)
+            rps = sum(r.rps for r in results)
+            cpu.append((str(n), rps, {k: (after[k] - before.get(k, 0.0)) / elapsed
+                                      for k in after}))
+            levels.append((str(n), results))
+            print(f"{n:>4} connections: {rps:8.1f} req/s, "
+                  f"{sum(r.errors for r in results)} errors", flush=True)
+            for r in results:
+                print(f"      {r.operation:22s} {r.rps:7.1f}/s p50 {r.p50:7.1f} "
+                      f"p99 {r.p99:7.1f} ms  errors {r.errors}", flush=True)
+            time.sleep(3)
+        time.sleep(3)
         lag = event_lag(metrics_port)
         print(f"event lag commit→analytics: p50 ≤ {lag[0]:.0f} ms, p99 ≤ {lag[1]:.0f} ms "
               f"over {lag[2]} events", flush=True)
     finally:
         cluster.stop()
-    command = "make bench" if (args.seconds, args.connections, args.store) == (
-        10.0, "1,16,64", "postgresql") else (
+    default = (args.seconds, args.connections, args.reps) == (15.0, "16,64,256", 32)
+    command = "make bench" if default else (
         f"python -m bench.run --seconds {args.seconds:g} --connections {args.connections} "
-        f"--store {args.store}")
-    write_report(results, lag, command, args.store, args.seconds)
-    print("written docs/benchmarks.md")
+        f"--reps {args.reps}")
+    for line in cpu_table(costs, lambda name, rps: f"{name} ({rps:.0f}/s)", transpose=True):
+        print(line)
+    if not args.no_write:
+        write_report(command=command, seconds=args.seconds, limits=limits, levels=levels,
+                     cpu=cpu, costs=costs, lag=lag, reps=args.reps)
+        print("written docs/benchmarks.md")
 
 
 if __name__ == "__main__":

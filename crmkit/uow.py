@@ -27,6 +27,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,18 +61,15 @@ class UnitOfWork:
 
     def first_delivery(self, event: dict, consumer: str) -> bool:
         """True the first time ``consumer`` sees ``event['id']``; records it in this unit."""
-        inbox = self.store.inbox
-        seen = self.session.execute(sa.select(inbox.c.event_id).where(
-            inbox.c.event_id == event["id"], inbox.c.consumer == consumer)).first()
-        if seen:
-            return False
+        # one round trip: insert, or nothing when it is there; a concurrent delivery of the
+        # same event waits on the row and then inserts nothing
+        values = {"event_id": event["id"], "consumer": consumer, "event_type": event["type"],
+                  "applied_at": timeutil.now()}
         try:
-            self.session.execute(sa.insert(inbox).values(
-                event_id=event["id"], consumer=consumer, event_type=event["type"],
-                applied_at=timeutil.now()))
-        except IntegrityError as exc:  # a concurrent delivery won the race
+            inserted = self.session.execute(self.store.inbox_insert, values).rowcount
+        except IntegrityError as exc:  # defensive: a race the upsert did not absorb
             raise DuplicateDelivery(event["id"]) from exc
-        return True
+        return inserted == 1
 
     def commit(self) -> None:
         if self.events:
@@ -123,6 +121,10 @@ class Store:
         self.engine = make_engine(database_url, pool_size)
         self.outbox = metadata.tables["outbox"]
         self.inbox = metadata.tables["inbox"]
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
+                  else sqlite.insert)(self.inbox)
+        self.inbox_insert = insert.on_conflict_do_nothing(
+            index_elements=["event_id", "consumer"])
         self.migrations = migrations
         self.relay = OutboxRelay(service, self.engine, self.outbox, amqp_uri,
                                  batch_size=batch) if relay else None
