@@ -19,7 +19,7 @@ from crmkit.scoping import list_scope, visible
 from crmkit.text import normalize_company, normalize_email, normalize_phone
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
-from services.leads import campaigns, events
+from services.leads import campaigns, events, scoring
 from services.leads.domain import importing, rules
 from services.leads.models import (
     FollowUp,
@@ -58,6 +58,9 @@ def dump_lead(lead: Lead) -> dict:
         "locked": bool(lead.locked), "locked_by": lead.locked_by,
         "locked_at": timeutil.iso(lead.locked_at),
         "customer_id": lead.customer_id, "campaign_id": lead.campaign_id,
+        "score": lead.score, "score_reasons": list(lead.score_reasons or []),
+        "score_model_version": lead.score_model_version,
+        "scored_at": timeutil.iso(lead.scored_at),
         "created_by": lead.created_by,
         "created_at": timeutil.iso(lead.created_at), "updated_at": timeutil.iso(lead.updated_at),
     }
@@ -222,6 +225,7 @@ def create_lead(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
     session.add(lead)
     session.flush()
     _log(uow, lead.id, "created", "owner_id", None, owner, at=now)
+    scoring.score_lead(session, lead, now)
     uow.emit(events.LEAD_CREATED, events.lead_summary(lead))
     return dump_lead(lead)
 
@@ -273,13 +277,24 @@ def lead_query(session, principal: Principal, scope: str = "all", status=None, s
     return query
 
 
+SORTS = ("created", "score")
+
+
 def list_leads(uow: UnitOfWork, principal: Principal, scope: str = "all", status=None,
                source=None, owner_id=None, q=None, cursor=None, limit=None, pool=None,
-               campaign_id=None) -> dict:
+               campaign_id=None, sort=None) -> dict:
+    """Newest first, or with ``sort="score"`` best conversion score first (unscored last,
+    ties newest first); keyset-paged either way."""
+    sort = sort or "created"
+    if sort not in SORTS:
+        raise ValidationFailed("validation_error", f"sort must be one of {', '.join(SORTS)}",
+                               [{"field": "sort", "message": "unknown sort"}])
     query = lead_query(uow.session, principal, scope, status, source, owner_id, q, pool,
                        campaign_id)
-    return paginate(uow.session, query, Lead.id, cursor, page_limit(limit, maximum=1000),
-                    dump_lead)
+    size = page_limit(limit, maximum=1000)
+    if sort == "score":
+        return scoring.paginate_by_score(uow.session, query, cursor, size, dump_lead)
+    return paginate(uow.session, query, Lead.id, cursor, size, dump_lead)
 
 
 def get_lead(uow: UnitOfWork, principal: Principal, lead_id: str) -> dict:
@@ -308,6 +323,7 @@ def update_lead(uow: UnitOfWork, principal: Principal, lead_id: str, data: dict)
     for key, change in changed.items():
         _log(uow, lead.id, "updated", key, change["from"], change["to"])
     if changed:
+        scoring.score_lead(uow.session, lead)
         uow.emit(events.LEAD_UPDATED, {**events.lead_summary(lead), "changes": changed})
     return dump_lead(lead)
 
@@ -468,6 +484,7 @@ def add_follow_up(uow: UnitOfWork, principal: Principal, lead_id: str, data: dic
         **events.lead_summary(lead), "follow_up_id": record.id, "kind": record.kind,
         "occurred_at": timeutil.iso(record.occurred_at),
         "next_follow_up_at": timeutil.iso(record.next_follow_up_at)})
+    scoring.score_lead(uow.session, lead, now)
     return dump_follow_up(record)
 
 

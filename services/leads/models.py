@@ -59,8 +59,14 @@ class Lead(Base):
     created_by: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = updated_column()
+    #: conversion score 0–100 from the newest model analytics published (services/leads/scoring.py)
+    score: Mapped[int | None] = mapped_column(sa.Integer)
+    score_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+    score_model_version: Mapped[int | None] = mapped_column(sa.Integer)
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
+        sa.Index("ix_leads_score", "score", "id"),
         sa.Index("ix_leads_owner", "owner_id", "id"),
         sa.Index("ix_leads_pool", "pool", "status", "id"),
         sa.Index("ix_leads_phone_norm", "phone_norm"),

@@ -11,7 +11,7 @@ from crmkit.events import handles
 from crmkit.gauges import BusinessGauges
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
-from services.leads import campaigns, events, handlers
+from services.leads import campaigns, events, handlers, scoring
 from services.leads.domain import rules
 from services.leads.models import Base, Lead
 
@@ -35,10 +35,10 @@ class LeadsService(ServiceBase):
 
     @rpc
     def list_leads(self, scope="all", status=None, source=None, owner_id=None, q=None,
-                   cursor=None, limit=None, pool=None, campaign_id=None):
+                   cursor=None, limit=None, pool=None, campaign_id=None, sort=None):
         with self.db.unit() as uow:
             return handlers.list_leads(uow, self.principal, scope, status, source, owner_id,
-                                       q, cursor, limit, pool, campaign_id)
+                                       q, cursor, limit, pool, campaign_id, sort)
 
     @rpc
     def get_lead(self, lead_id):
@@ -170,6 +170,29 @@ class LeadsService(ServiceBase):
     def return_job(self):
         """Every replica ticks; conditional UPDATEs make each lead move (and warn) once."""
         return handlers.run_return_job(self.db.unit)
+
+    @handles(*scoring.MODEL_PUBLISHED)
+    def on_lead_model_published(self, event):
+        """A newer conversion model from analytics: keep it, then rescore the open leads."""
+        with self.db.unit() as uow:
+            if uow.first_delivery(event, "leads.on_lead_model_published"):
+                scoring.store_model(uow.session, event.get("data") or {})
+        self._rescore()
+
+    @timer(interval=scoring.RESCORE_INTERVAL)
+    def rescore_leads(self):
+        """Finishes what a model's arrival started (after a crash) and scores imported
+        leads; every replica ticks, batches skip each other's rows."""
+        return self._rescore()
+
+    def _rescore(self) -> int:
+        done = 0
+        while True:
+            with self.db.unit() as uow:
+                n = scoring.rescore_batch(uow.session)
+            done += n
+            if n < scoring.BATCH:
+                return done
 
     @handles(*events.CUSTOMER_CREATED)
     def on_customer_created(self, event):
