@@ -30,6 +30,7 @@ from gateway.routers import (
     auth,
     billing,
     calendar,
+    campaigns,
     contracts,
     customers,
     grants,
@@ -75,6 +76,8 @@ TAGS = [
     {"name": "teams", "description": "The tree of departments (administrators)"},
     {"name": "leads", "description": "Leads (线索) and the public pool (公海池)"},
     {"name": "lead pools", "description": "Public-pool rules"},
+    {"name": "campaigns", "description": "Marketing campaigns (市场活动): channel, budget, "
+                                         "period; leads carry their campaign"},
     {"name": "customers", "description": "Customers (客户信息库)"},
     {"name": "segments", "description": "Customer segments (客户分群): saved filters, live "
                                         "counts, members and CSV export"},
@@ -157,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(customers.pool_router)
     app.include_router(segments.router)  # customer segments (客户分群)
+    app.include_router(campaigns.router)  # marketing campaigns (市场活动)
     app.include_router(calendar.router)
     for module in (grants, api_keys, audit, webhooks):  # security (docs/security.md)
         app.include_router(module.router)

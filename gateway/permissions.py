@@ -21,6 +21,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "leads.export": frozenset({"admin", "manager", "sales"}),
     "lead_pools.read": frozenset({"admin", "manager"}),
     "lead_pools.manage": frozenset({"admin"}),                    # set rules, preview
+    "campaigns.read": frozenset({"admin", "manager", "sales", "service"}),  # 市场活动
+    "campaigns.write": frozenset({"admin", "manager"}),           # create / change
+    "campaigns.report": frozenset({"admin", "manager"}),          # campaign ROI (company-wide)
     "customers.read": ALL,
     "customers.write": frozenset({"admin", "manager", "sales"}),
     "customers.claim": frozenset({"admin", "manager", "sales"}),  # claim/release/lock/unlock

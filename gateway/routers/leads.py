@@ -36,6 +36,8 @@ router = APIRouter(prefix=f"{API}/leads", tags=["leads"], responses=ERROR_RESPON
 LeadId = Annotated[str, Path(max_length=64, description="the lead's id")]
 PoolName = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                        description="only leads of this pool")]
+CampaignFilter = Annotated[str | None, Query(max_length=64, description="only leads of this "
+                                                                        "campaign (市场活动)")]
 
 IMPORT_BATCH = 500          # rows per import_rows RPC
 IMPORT_ROWS_LISTED = 1000   # rows of the report's `rows` (then `truncated`)
@@ -44,7 +46,7 @@ SNIFF_BYTES = 64 * 1024
 EXPORT_COLUMNS = (("id", "编号"), ("name", "姓名"), ("company", "公司"), ("title", "职位"),
                   ("phone", "电话"), ("email", "邮箱"), ("source", "来源"), ("region", "地区"),
                   ("industry", "行业"), ("tags", "标签"), ("notes", "备注"), ("status", "状态"),
-                  ("pool", "公海"), ("owner_id", "负责人"),
+                  ("pool", "公海"), ("owner_id", "负责人"), ("campaign_id", "市场活动"),
                   ("follow_up_deadline", "跟进截止"), ("created_at", "创建时间"))
 
 
@@ -130,9 +132,11 @@ async def import_leads(user: CurrentUser, rpc: Rpc,
                        ) -> Any:
     """Columns by Chinese or English header: 姓名/name (required), 公司/company, 职位/title,
     电话/手机/phone, 邮箱/email, 来源/source, 地区/region, 行业/industry, 备注/notes,
-    标签/tags. New leads land in `pool` without owner. The upload is spooled to disk and sent
-    to the leads service 500 rows at a time; duplicates (of the store or the file) and invalid
-    rows are skipped and listed in `rows` (file line numbers, at most 1000)."""
+    标签/tags, 市场活动/campaign (a campaign's id or exact name; unknown: the row is rejected
+    with `unknown_campaign`). New leads land in `pool` without owner. The upload is spooled
+    to disk and sent to the leads service 500 rows at a time; duplicates (of the store or the
+    file) and invalid rows are skipped and listed in `rows` (file line numbers, at most
+    1000)."""
     binary = file.file
     encoding = await run_in_threadpool(check_csv, binary)
     batches = csv_batches(binary, encoding)
@@ -160,12 +164,13 @@ async def export_leads(
     owner_id: str | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     pool: PoolName = None,
+    campaign_id: CampaignFilter = None,
 ) -> StreamingResponse:
     """The leads of the list with the same filters that you may see, streamed as UTF-8 CSV
     with a BOM (Excel opens it directly); headers in Chinese, as the import reads them."""
     filters = {"scope": scope.value, "status": status.value if status else None,
                "source": source.value if source else None, "owner_id": owner_id, "q": q,
-               "pool": pool}
+               "pool": pool, "campaign_id": campaign_id}
     first = await rpc.call("leads", "list_leads", principal=user.principal, limit=EXPORT_PAGE,
                            **filters)   # errors surface before the 200 starts
 
@@ -200,8 +205,10 @@ async def create_lead(body: LeadCreate, user: CurrentUser, rpc: Rpc,
     or company matches an existing one: 409 with the existing lead's id in `details`."""
     if body.owner_id is not None:
         await ensure_owner_allowed(database, user, body.owner_id)
-    return await rpc.call("leads", "create_lead", principal=user.principal,
-                          data=body.model_dump(mode="json"))
+    data = body.model_dump(mode="json")
+    if data.get("campaign_id") is None:
+        data.pop("campaign_id", None)   # sent only when the lead names a campaign
+    return await rpc.call("leads", "create_lead", principal=user.principal, data=data)
 
 
 @router.get("", response_model=Page[LeadPublic], summary="List leads",
@@ -219,12 +226,14 @@ async def list_leads(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     pool: PoolName = None,
+    campaign_id: CampaignFilter = None,
 ) -> Any:
     """Keyset pages; pass `next_cursor` back as `cursor`."""
     return await rpc.call("leads", "list_leads", principal=user.principal, scope=scope.value,
                           status=status.value if status else None,
                           source=source.value if source else None, owner_id=owner_id, q=q,
-                          cursor=cursor, limit=limit, **({"pool": pool} if pool else {}))
+                          cursor=cursor, limit=limit, **({"pool": pool} if pool else {}),
+                          **({"campaign_id": campaign_id} if campaign_id else {}))
 
 
 @router.get("/{lead_id}", response_model=LeadPublic, summary="Get a lead",

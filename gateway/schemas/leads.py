@@ -63,6 +63,9 @@ class LeadCreate(LeadFields):
     owner_id: str | None = Field(
         None, description="omit to put the lead in the public pool; only managers and admins "
                           "may name another user")
+    campaign_id: str | None = Field(None, min_length=1, max_length=32,
+                                    description="the campaign (市场活动) the lead came from; "
+                                                "unknown: 422 `unknown_campaign`")
 
     model_config = ConfigDict(json_schema_extra={"examples": [_LEAD_EXAMPLE]})
 
@@ -75,6 +78,8 @@ class LeadUpdate(LeadFields):
     name: str | None = Field(None, min_length=1, max_length=100)
     source: LeadSource | None = None
     tags: Tags | None = None
+    campaign_id: str | None = Field(None, min_length=1, max_length=32,
+                                    description="null detaches the lead from its campaign")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"title": "采购总监", "phone": "+86-138-0013-8000", "tags": ["华东", "重点"]}]})
@@ -99,6 +104,7 @@ class LeadPublic(PublicModel):
     follow_up_deadline: UtcTime | None = None
     last_follow_up_at: UtcTime | None = None
     customer_id: str | None = None
+    campaign_id: str | None = Field(None, description="the campaign (市场活动) it came from")
     previous_owner_id: str | None = None
     convert_deadline: UtcTime | None = Field(None, description="claim + the source's "
                                              "not-converted days; null: no such rule")
