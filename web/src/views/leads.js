@@ -2,6 +2,7 @@
 import { get, optional, post, upload } from '../api.js';
 import { KINDS, t } from '../i18n.js';
 import { emptyRow, fmtTime, h, itemsOf, showError, toast } from '../ui.js';
+import { leadScoreCell, w } from './score.js';
 
 function claimError(exc) {
   if (exc.code === 'lead_already_claimed') {
@@ -83,6 +84,9 @@ export async function leadsView([tab]) {
     h('option', { value: '' }, t('all_pools')),
     pools.map((p) => h('option', { value: p.name }, p.title || p.name)));
   poolPick.onchange = () => load(true);
+  const sortPick = h('select', { 'data-testid': 'lead-sort' },
+    h('option', { value: '' }, w('sort_new')), h('option', { value: 'score' }, w('sort_score')));
+  sortPick.onchange = () => load(true);
 
   function actions(lead, tr) {
     const cell = h('div', { class: 'row' });
@@ -102,7 +106,7 @@ export async function leadsView([tab]) {
     }
     if (lead.owner_id && lead.status !== 'converted' && lead.status !== 'invalid') {
       cell.append(act('follow_up', () => {
-        const holder = h('tr', {}, h('td', { colspan: 6 }));
+        const holder = h('tr', {}, h('td', { colspan: 7 }));
         const close = (saved) => { holder.remove(); if (saved) load(true); };
         holder.firstChild.append(followUpForm(lead, close));
         tr.after(holder);
@@ -131,6 +135,7 @@ export async function leadsView([tab]) {
       h('td', { class: 'hide-phone' }, lead.phone || ''),
       h('td', { class: 'hide-phone' }, lead.source || ''),
       h('td', {}, h('span', { class: 'badge' }, t(`st_${lead.status}`))),
+      h('td', {}, leadScoreCell(lead, tr, 7)),
       h('td', { class: 'hide-phone' }, fmtTime(lead.due_at)),
       h('td', {}, actions(lead, tr)));
     return tr;
@@ -141,11 +146,12 @@ export async function leadsView([tab]) {
     const params = new URLSearchParams({ scope, limit: '50' });
     if (q.value.trim()) params.set('q', q.value.trim());
     if (poolPick.value) params.set('pool', poolPick.value);
+    if (sortPick.value) params.set('sort', sortPick.value);
     if (cursor) params.set('cursor', cursor);
     try {
       const page = await get(`/leads?${params}`);
       body.append(...page.items.map(row));
-      if (!body.children.length) body.append(emptyRow(6));
+      if (!body.children.length) body.append(emptyRow(7));
       cursor = page.next_cursor;
       more.hidden = !cursor;
     } catch (exc) { showError(exc); }
@@ -159,10 +165,10 @@ export async function leadsView([tab]) {
     h('a', { href: '#/leads/pool', class: scope === 'pool' ? 'active' : '', 'data-testid': 'tab-pool' }, t('pool')),
     h('a', { href: '#/leads/mine', class: scope === 'mine' ? 'active' : '', 'data-testid': 'tab-mine' }, t('mine')));
   return h('div', { class: 'stack' }, h('h1', {}, t('nav_leads')), tabs,
-    h('section', { class: 'card' }, h('div', { class: 'row' }, q, poolPick, h('button', { onclick: () => load(true) }, t('search'))),
+    h('section', { class: 'card' }, h('div', { class: 'row' }, q, poolPick, sortPick, h('button', { onclick: () => load(true) }, t('search'))),
       h('div', { class: 'table-wrap' }, h('table', {},
         h('thead', {}, h('tr', {}, h('th', {}, t('name')), h('th', { class: 'hide-phone' }, t('phone')),
-          h('th', { class: 'hide-phone' }, t('source')), h('th', {}, t('status')), h('th', { class: 'hide-phone' }, t('due')),
+          h('th', { class: 'hide-phone' }, t('source')), h('th', {}, t('status')), h('th', {}, w('score')), h('th', { class: 'hide-phone' }, t('due')),
           h('th', {}, t('actions')))), body)), more),
     scope === 'pool' ? importPanel(() => load(true)) : null);
 }

@@ -1,21 +1,21 @@
 // Explainable scores (可解释评分) and recommendations: shared by the lead and customer pages.
 // Labels follow the console's language (zh by default, en when switched), like i18n.js.
 import { getLang } from '../i18n.js';
-import { fmtTime, h } from '../ui.js';
+import { h } from '../ui.js';
 
 const words = {
   zh: {
     lead_score: '转化评分', repurchase: '复购评分', insights: '评分与推荐', recommendations: '推荐商品',
     no_score: '暂无评分（模型尚未拟合）', no_recs: '暂无推荐', reasons: '影响因素', model: '模型版本',
     scored_at: '计算于', window: '{d} 天内', auc: '留出 AUC', raised: '提高', lowered: '降低',
-    unavailable: '暂不可用',
+    unavailable: '暂不可用', sort_new: '最新创建', sort_score: '按转化评分', score: '评分',
   },
   en: {
     lead_score: 'Conversion score', repurchase: 'Repurchase score', insights: 'Score & recommendations',
     recommendations: 'Recommended products', no_score: 'No score yet (no model fitted)',
     no_recs: 'No recommendations', reasons: 'Factors', model: 'model version', scored_at: 'computed',
     window: 'within {d} days', auc: 'held-out AUC', raised: 'raised', lowered: 'lowered',
-    unavailable: 'unavailable',
+    unavailable: 'unavailable', sort_new: 'Newest', sort_score: 'By conversion score', score: 'Score',
   },
 };
 
@@ -43,14 +43,22 @@ export function reasonsList(reasons) {
     h('small', { class: 'muted' }, `${w(r.contribution > 0 ? 'raised' : 'lowered')} ${Math.abs(r.contribution).toFixed(2)}`))));
 }
 
-/** The lead page's score card: `lead.score`, `score_reasons`, `score_model_version`. */
-export function leadScoreCard(lead) {
-  return h('section', { class: 'card', 'data-testid': 'lead-score' },
-    h('h2', {}, w('lead_score'), ' ', scoreBadge(lead.score, 'lead-score-value')),
-    lead.score === null || lead.score === undefined ? h('p', { class: 'muted' }, w('no_score'))
-      : [h('p', { class: 'muted' }, `${w('model')} ${lead.score_model_version ?? ''}`,
-        lead.scored_at ? ` · ${w('scored_at')} ${fmtTime(lead.scored_at)}` : ''),
-      reasonsList(lead.score_reasons)]);
+/** A lead row's score: a button that shows (and hides) its reasons below the row. */
+export function leadScoreCell(lead, tr, cols) {
+  if (lead.score === null || lead.score === undefined) return scoreBadge(null, 'lead-score');
+  let open = null;
+  return h('button', {
+    class: 'link', 'data-testid': 'lead-score', title: w('reasons'),
+    style: 'background:none;border:0;padding:0;cursor:pointer',
+    onclick: () => {
+      if (open) { open.remove(); open = null; return; }
+      open = h('tr', { 'data-testid': 'lead-score-reasons' }, h('td', { colspan: cols },
+        h('b', {}, w('lead_score'), ' ', String(lead.score)), ' ',
+        h('small', { class: 'muted' }, `${w('model')} ${lead.score_model_version ?? ''}`),
+        reasonsList(lead.score_reasons) || h('p', { class: 'muted' }, '—')));
+      tr.after(open);
+    },
+  }, scoreBadge(lead.score));
 }
 
 /** The 360° view's `insights` section: repurchase score with its reasons, recommendations. */
