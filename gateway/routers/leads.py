@@ -6,7 +6,7 @@ import codecs
 import csv
 import io
 from collections.abc import AsyncIterator, Iterator
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -227,13 +227,19 @@ async def list_leads(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     pool: PoolName = None,
     campaign_id: CampaignFilter = None,
+    sort: Annotated[Literal["created", "score"], Query(
+        description="created: newest first; score: best conversion score first (unscored "
+                    "last, ties newest first)")] = "created",
 ) -> Any:
-    """Keyset pages; pass `next_cursor` back as `cursor`."""
+    """Keyset pages; pass `next_cursor` back as `cursor` (with the same `sort`). Each lead
+    carries its conversion `score` (0–100), `score_reasons` and `score_model_version`
+    (docs/analytics.md § Scoring)."""
     return await rpc.call("leads", "list_leads", principal=user.principal, scope=scope.value,
                           status=status.value if status else None,
                           source=source.value if source else None, owner_id=owner_id, q=q,
                           cursor=cursor, limit=limit, **({"pool": pool} if pool else {}),
-                          **({"campaign_id": campaign_id} if campaign_id else {}))
+                          **({"campaign_id": campaign_id} if campaign_id else {}),
+                          **({"sort": sort} if sort != "created" else {}))
 
 
 @router.get("/{lead_id}", response_model=LeadPublic, summary="Get a lead",

@@ -1,7 +1,7 @@
 """Leads (线索), follow-ups and public-pool rules."""
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
@@ -85,6 +85,16 @@ class LeadUpdate(LeadFields):
         {"title": "采购总监", "phone": "+86-138-0013-8000", "tags": ["华东", "重点"]}]})
 
 
+class ScoreReason(PublicModel):
+    feature: str = Field(description="source, campaign_id, industry, region, follow_ups, "
+                         "days_since_follow_up or age_days")
+    value: str | None = None
+    label_zh: str = Field(examples=["来源：转介绍"])
+    label_en: str = Field(examples=["Source: referral"])
+    contribution: float = Field(description="push on the log-odds against the average lead")
+    direction: Literal["up", "down"]
+
+
 class LeadPublic(PublicModel):
     id: str
     pool: str | None = None
@@ -105,6 +115,13 @@ class LeadPublic(PublicModel):
     last_follow_up_at: UtcTime | None = None
     customer_id: str | None = None
     campaign_id: str | None = Field(None, description="the campaign (市场活动) it came from")
+    score: int | None = Field(None, ge=0, le=100, description="conversion score (线索评分): "
+                              "the probability, in %, that it converts within the model's "
+                              "window; null before any model arrived")
+    score_reasons: list[ScoreReason] | None = Field(None, description="the factors that "
+                                                    "raised or lowered the score most")
+    score_model_version: int | None = None
+    scored_at: UtcTime | None = None
     previous_owner_id: str | None = None
     convert_deadline: UtcTime | None = Field(None, description="claim + the source's "
                                              "not-converted days; null: no such rule")
