@@ -91,6 +91,11 @@ class SecurityMiddleware:
             await send_response(send, _too_large(limit))
             return
         receive = _limited(receive, limit)
+        if b"%00" in scope.get("query_string", b""):
+            await send_response(send, json_error(
+                422, "validation_error", "The query must not contain the NUL character",
+                [{"field": "query", "message": "NUL (%00) is not allowed"}]))
+            return
 
         try:
             if method == "POST" and path == LOGIN_PATH:

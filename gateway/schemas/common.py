@@ -15,11 +15,22 @@ from pydantic import (
     PlainSerializer,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 T = TypeVar("T")
 
 ID_EXAMPLE = "0190b3c2a1f47c3e9d2b6a8f1e0c4d5b"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class InputModel(BaseModel):
@@ -29,6 +40,14 @@ class InputModel(BaseModel):
 
     #: fields that may be omitted from a PATCH but never set to null
     not_nullable: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        """NUL (U+0000) can't be stored in PostgreSQL text: refuse it here, as a 422."""
+        if _has_nul(data):
+            raise ValueError("text must not contain the NUL character (U+0000)")
+        return data
 
     @field_validator("*", mode="after")
     @classmethod

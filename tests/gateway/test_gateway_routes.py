@@ -398,3 +398,21 @@ def test_openapi_documents_every_route(http):
     assert "owner_id" not in schemas["LeadUpdate"]["properties"]
     assert "status" not in schemas["CustomerCreate"]["properties"]
     assert http.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("body", [
+    {**LEAD, "name": "李\x00娜"},                       # a field
+    {**LEAD, "tags": ["华东", "a\x00b"]},               # inside a list
+])
+def test_nul_characters_are_refused_before_any_call(http, org, services, body):
+    answer = http.post("/api/v1/leads", headers=org["rep"].headers, json=body)
+    assert answer.status_code == 422, answer.text
+    assert "NUL" in answer.text
+    assert services.calls_to("leads", "create_lead") == []
+
+
+def test_nul_in_the_query_string_is_refused(http, org, services):
+    answer = http.get("/api/v1/leads?q=ab%00cd", headers=org["rep"].headers)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "validation_error"
+    assert services.calls_to("leads", "list_leads") == []
