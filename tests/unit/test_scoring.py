@@ -316,3 +316,42 @@ def test_too_little_history_fits_nothing_and_publishes_nothing(store, monkeypatc
     assert "samples" in result["lead_conversion"]["reason"]
     with store.unit() as uow:
         assert scoring.models(uow) == {"lead_conversion": None, "customer_repurchase": None}
+
+
+def test_the_leads_service_applies_the_published_model_exactly_as_analytics():
+    """services/leads/scoring.py keeps its own copy of the formula: same score, same reasons."""
+    from services.leads import scoring as lead_scoring
+
+    rnd = random.Random(3)
+    rows, labels = [], []
+    for _ in range(300):
+        src = rnd.choice(["referral", "ad", "expo", "website"])
+        row = {"source": src, "campaign_id": rnd.choice([None, "K1", "K2"]),
+               "industry": rnd.choice(["制造", "零售"]), "region": None,
+               "follow_ups": rnd.randint(0, 5), "days_since_follow_up": rnd.uniform(0, 40),
+               "age_days": rnd.uniform(0, 90)}
+        z = (1.5 if src == "referral" else -1.0) + 0.5 * row["follow_ups"] \
+            - 0.05 * row["days_since_follow_up"]
+        rows.append(row)
+        labels.append(1 if rnd.random() < sm.sigmoid(z) else 0)
+    model = sm.fit("lead_conversion", feats.LEAD_FIELDS, rows, labels)
+    payload = json.loads(json.dumps(sm.to_payload(model)))
+    published = sm.from_payload(payload, feats.LEAD_FIELDS)
+    for row in rows[:50] + [{"source": "unknown-source", "follow_ups": 0}]:
+        score, reasons = lead_scoring.apply(lead_scoring.check_payload(
+            {**payload, "version": 1}), row)
+        told = sm.explain(published, row)
+        assert score == told["score"]
+        assert reasons == told["reasons"]
+
+
+def test_a_payload_without_its_numbers_is_refused_by_the_leads_service():
+    from crmkit.errors import ValidationFailed
+    from services.leads import scoring as lead_scoring
+
+    for broken in ({"version": 1, "features": []},
+                   {"version": 0, "intercept": 0, "features": []},
+                   {"version": 1, "intercept": 0, "features": [{"field": "x", "kind": "odd",
+                                                                 "coef": 1, "mean": 0}]}):
+        with pytest.raises(ValidationFailed):
+            lead_scoring.check_payload(broken)
