@@ -25,6 +25,12 @@ LEAD_UPDATED = "lead.updated"
 LEAD_EVENTS = (LEAD_CREATED, LEAD_CLAIMED, LEAD_RELEASED, LEAD_ASSIGNED, LEAD_FOLLOWED_UP,
                LEAD_CONVERTED, LEAD_UPDATED)
 
+# leads: data {campaign_id, name, channel, budget (decimal string), starts_on, ends_on,
+# owner_id} (+ changes on updated): the campaigns (市场活动) leads carry (campaign ROI)
+CAMPAIGN_CREATED = "campaign.created"
+CAMPAIGN_UPDATED = "campaign.updated"
+CAMPAIGN_EVENTS = (CAMPAIGN_CREATED, CAMPAIGN_UPDATED)
+
 # customers: data {customer_id, lead_id, owner_id, team_id, name, level, status}
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
@@ -86,7 +92,7 @@ AMOUNT_FIELD = {
 COUNTED = (*LEAD_EVENTS, *CUSTOMER_EVENTS, *OPPORTUNITY_EVENTS, TICKET_CREATED,
            TICKET_RESOLVED, CUSTOMER_FOLLOWED_UP, CONTRACT_SIGNED, PAYMENT_RECEIVED,
            RECEIVABLE_OVERDUE, RETURN_REFUNDED)
-KNOWN = (*COUNTED, PIPELINE_CREATED)
+KNOWN = (*COUNTED, PIPELINE_CREATED, *CAMPAIGN_EVENTS)
 
 # -- emitted (exchange ``analytics.events``) ---------------------------------------------------
 # data {customer_id, owner_id, team_id, name, reason ("purchase_overdue" | "open_complaint"),

@@ -75,6 +75,8 @@ class LeadState(Base):
     status: Mapped[str | None] = mapped_column(sa.String(20))
     owner_id: Mapped[str | None] = mapped_column(Id)
     follow_up_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the campaign (市场活动) the lead came from (its latest event's ``campaign_id``)
+    campaign_id: Mapped[str | None] = mapped_column(Id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -83,7 +85,28 @@ class LeadState(Base):
     __table_args__ = (
         sa.Index("ix_lead_states_owner", "owner_id", "status"),
         sa.Index("ix_lead_states_pool", "pool", "status"),
+        sa.Index("ix_lead_states_campaign", "campaign_id"),
     )
+
+
+class CampaignState(Base):
+    """Current state of a campaign (市场活动), from ``campaign.created`` / ``.updated``
+    (last writer wins by ``occurred_at``)."""
+
+    __tablename__ = "campaign_states"
+
+    campaign_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(100))
+    channel: Mapped[str | None] = mapped_column(sa.String(20))
+    budget: Mapped[Decimal | None] = mapped_column(Money)
+    starts_on: Mapped[date | None] = mapped_column(sa.Date)
+    ends_on: Mapped[date | None] = mapped_column(sa.Date)
+    owner_id: Mapped[str | None] = mapped_column(Id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_id: Mapped[str] = mapped_column(Id)
+
+    __table_args__ = (sa.Index("ix_campaign_states_channel", "channel", "starts_on"),)
 
 
 class CustomerState(Base):
@@ -294,4 +317,4 @@ EVENT_COUNTS = (DailyEventCount, MonthlyEventCount)
 STAGE_COUNTS = (DailyStageCount, MonthlyStageCount)
 PROJECTIONS = (LeadState, CustomerState, OpportunityState, StageReached, Pipeline,
                PipelineStage, *EVENT_COUNTS, *STAGE_COUNTS, TicketState, CustomerValue,
-               CustomerProduct)
+               CustomerProduct, CampaignState)

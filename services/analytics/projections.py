@@ -33,6 +33,7 @@ from services.analytics.models import (
     PROJECTIONS,
     STAGE_COUNTS,
     Base,
+    CampaignState,
     CustomerProduct,
     CustomerState,
     CustomerValue,
@@ -248,7 +249,7 @@ def _take(row, event: Event) -> bool:
     return True
 
 
-LEAD_FIELDS = ("name", "company", "source", "pool", "status", "owner_id")
+LEAD_FIELDS = ("name", "company", "source", "pool", "status", "owner_id", "campaign_id")
 
 
 @functools.cache
@@ -596,3 +597,24 @@ def project_merge(session: Session, event: Event, deltas: Deltas) -> None:
 
 
 PROJECTORS[ev.CUSTOMER_MERGED] = project_merge
+
+
+# -- campaigns (市场活动): current state; ROI is joined at read time (campaigns.py) -------------
+
+def project_campaign(session: Session, event: Event, deltas: Deltas) -> None:
+    """Last writer wins by ``(occurred_at, id)``: a late ``campaign.created`` never undoes a
+    newer update. An unreadable budget fails the event (DLQ), like any amount."""
+    d = event.data
+    budget = parse_amount(d.get("budget")) if "budget" in d else None
+    row, _ = _state_row(session, CampaignState, _require(event, "campaign_id"), event)
+    row.created_at = _earliest(row.created_at, event.occurred_at)
+    if _take(row, event):
+        _copy(row, d, ("name", "channel", "owner_id"))
+        if "budget" in d:
+            row.budget = budget
+        for name in ("starts_on", "ends_on"):
+            if name in d:
+                setattr(row, name, _date_or_none(d[name]))
+
+
+PROJECTORS.update({t: project_campaign for t in ev.CAMPAIGN_EVENTS})

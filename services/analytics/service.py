@@ -13,7 +13,7 @@ from nameko.timer import timer
 from crmkit.events import consumes
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
-from services.analytics import events, handlers, insights, scoring, value_feed
+from services.analytics import campaigns, events, handlers, insights, scoring, value_feed
 from services.analytics.metrics import observe_lag
 from services.analytics.models import Base
 
@@ -74,6 +74,16 @@ class AnalyticsService(ServiceBase):
     def churn_risk(self, multiple=None, cursor=None, limit=None):
         with self.db.unit() as uow:
             return insights.churn_risk(uow, self.principal, multiple, cursor, limit)
+
+    @rpc
+    def campaign_report(self, start=None, end=None, channel=None):
+        with self.db.unit() as uow:
+            return campaigns.campaign_report(uow, self.principal, start, end, channel)
+
+    @rpc
+    def campaign_detail(self, campaign_id):
+        with self.db.unit() as uow:
+            return campaigns.campaign_detail(uow, self.principal, campaign_id)
 
     @timer(interval=CHURN_SCAN_SECONDS)
     def scan_churn(self):
