@@ -43,19 +43,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger(__name__)
 
 
-def get_settings(request: Request) -> Settings:
+# Trivial accessors are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool,
+# a thread hand-off per request for a dictionary lookup.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_rpc(request: Request) -> RpcClient:
+async def get_rpc(request: Request) -> RpcClient:
     return request.app.state.rpc
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
