@@ -11,7 +11,9 @@ bounded retry: a failed delivery is re-published to ``<queue>.retry`` (a queue
 whose messages expire after ``EVENT_RETRY_DELAY_MS`` back into the handler's
 queue) with an attempt counter; after ``EVENT_MAX_ATTEMPTS`` it goes to the
 dead-letter queue ``<queue>.dlq`` instead. The original is acked only once the
-copy is confirmed by the broker, so nothing is lost in between.
+copy is confirmed by the broker, so nothing is lost in between. A message whose body
+cannot be decoded at all (not JSON) never reaches a handler; kombu's default would log and
+drop it, so the reliable entrypoints' queue consumer parks it in ``<queue>.dlq`` as is.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import logging
 import kombu
 from kombu import Exchange, Queue, binding
 from nameko.events import EventHandler
-from nameko.messaging import Consumer
+from nameko.messaging import Consumer, QueueConsumer
 
 from crmkit import metrics, timeutil
 from crmkit.ids import new_id
@@ -111,6 +113,41 @@ class _Retrying:
         return result, exc_info
 
 
+    def park_undecodable(self, message, exc: Exception) -> None:
+        """A body that is not JSON: straight to the dead-letter queue, then ack (or requeue)."""
+        headers = dict(message.headers or {})
+        headers[ATTEMPTS_HEADER] = 0
+        headers["x-crm-last-error"] = repr(exc)[:500]
+        try:
+            with kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as c:
+                c.Producer().publish(
+                    message.body, exchange="", routing_key=self.dead_letter_queue.routing_key,
+                    headers=headers, content_type=message.content_type,
+                    content_encoding=message.content_encoding, delivery_mode=2,
+                    serializer=None)
+        except Exception:  # noqa: BLE001 - could not park it: give it back to the queue
+            log.exception("could not park an undecodable message; requeueing")
+            message.requeue()
+            return
+        metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, "undecodable").inc()
+        log.error("undecodable message dead-lettered",
+                  extra={"queue": self.dead_letter_queue.name, "error": repr(exc)[:200]})
+        message.ack()
+
+
+class _ParkingQueueConsumer(QueueConsumer):
+    """Nameko's queue consumer for the reliable entrypoints: an undecodable message goes to
+    its queue's dead-letter queue instead of being acked and dropped (kombu's default)."""
+
+    def on_decode_error(self, message, exc):
+        tag = (message.delivery_info or {}).get("consumer_tag")
+        for provider, consumer in list(self._consumers.items()):
+            if isinstance(provider, _Retrying) and tag in consumer._active_tags.values():
+                provider.park_undecodable(message, exc)
+                return
+        super().on_decode_error(message, exc)
+
+
 def _event_id(message) -> str | None:
     body = getattr(message, "payload", None)
     return body.get("id") if isinstance(body, dict) else None
@@ -118,6 +155,8 @@ def _event_id(message) -> str | None:
 
 class ReliableEventHandler(_Retrying, EventHandler):
     """Nameko's SERVICE_POOL event handler (one queue per handler) with retries and a DLQ."""
+
+    queue_consumer = _ParkingQueueConsumer()
 
     def setup(self):
         super().setup()
@@ -130,6 +169,8 @@ class ReliableConsumer(_Retrying, Consumer):
 
     Used by consumers that want a stream of many event types in order (analytics).
     """
+
+    queue_consumer = _ParkingQueueConsumer()
 
     def __init__(self, queue_name: str, bindings: list[tuple[str, str]], **kwargs):
         queue = Queue(queue_name, durable=True, bindings=[
