@@ -1,11 +1,13 @@
 """Analytics read models: funnel (销售漏斗图), activity (业务关注), briefing (销售简报),
-rankings (排行榜), series, forecast, customer value (客户价值) and churn risk (流失预警)."""
+rankings (排行榜), series, forecast, customer value (客户价值), churn risk (流失预警) and
+campaign ROI (市场活动)."""
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from crmkit.errors import ValidationFailed
 from gateway.deps import CurrentUser, Rpc, requires
@@ -22,7 +24,7 @@ from gateway.schemas.analytics import (
     Rankings,
     Series,
 )
-from gateway.schemas.common import Page
+from gateway.schemas.common import Page, PublicModel
 
 router = APIRouter(prefix=f"{API}/analytics", tags=["analytics"], responses=ERROR_RESPONSES,
                    dependencies=[requires("analytics.read")])
@@ -196,3 +198,82 @@ async def refit_scoring(user: CurrentUser, rpc: Rpc) -> Any:
     service and rescores every customer; admins only (403 otherwise)."""
     return await rpc.call("analytics", "refit_scoring", principal=user.principal,
                           timeout=120)
+
+
+# -- campaign ROI (市场活动, the promotion P; docs/analytics.md § Campaigns) -------------------
+
+class CampaignFigures(PublicModel):
+    """Money as decimal strings; a ratio over zero is null."""
+
+    budget: str = Field(examples=["10000.00"])
+    leads: int = Field(description="leads carrying the campaign")
+    customers: int = Field(description="customers created from those leads (converted)")
+    opportunities: int = Field(description="opportunities of those customers (any status)")
+    won_opportunities: int
+    won_opportunity_amount: str = Field(examples=["100000.00"])
+    won_customers: int = Field(description="customers with a signed contract or a won "
+                                           "opportunity")
+    revenue: str = Field(description="Σ signed contract totals", examples=["100000.00"])
+    refunds: str = Field(examples=["5000.00"])
+    won_amount: str = Field(description="revenue − refunds", examples=["95000.00"])
+    cost_per_lead: str | None = Field(None, description="budget / leads", examples=["3333.33"])
+    cost_per_won_customer: str | None = Field(None, description="budget / won customers",
+                                              examples=["10000.00"])
+    lead_conversion_rate: str | None = Field(None, description="customers / leads",
+                                             examples=["0.6667"])
+    roi: str | None = Field(None, description="(won amount − budget) / budget; null when the "
+                                              "budget is 0", examples=["8.5000"])
+
+
+class CampaignRoi(CampaignFigures):
+    campaign_id: str
+    name: str | None = None
+    channel: str | None = None
+    starts_on: dt.date | None = None
+    ends_on: dt.date | None = None
+    owner_id: str | None = None
+
+
+class CampaignTotal(CampaignFigures):
+    campaigns: int
+
+
+class CampaignReport(PublicModel):
+    start: dt.date | None = None
+    end: dt.date | None = None
+    channel: str | None = None
+    items: list[CampaignRoi]
+    total: CampaignTotal
+
+
+@router.get("/campaigns", response_model=CampaignReport,
+            summary="Campaign ROI (市场活动投入产出)", dependencies=[requires("campaigns.report")])
+async def campaign_report(
+    user: CurrentUser,
+    rpc: Rpc,
+    start: Annotated[dt.date | None, Query(description="campaigns running on or after this "
+                                                       "day")] = None,
+    end: Annotated[dt.date | None, Query(description="campaigns running on or before this "
+                                                     "day")] = None,
+    channel: Annotated[Literal["expo", "online_ad", "wechat", "email", "telemarketing",
+                               "referral"] | None, Query()] = None,
+) -> Any:
+    """Every campaign whose period overlaps `[start, end]` (and of `channel`): leads,
+    converted customers, their opportunities and won business, cost per lead, cost per won
+    customer and ROI, with the total over the listed campaigns. Company-wide figures:
+    managers and administrators."""
+    if start and end and end < start:
+        raise ValidationFailed("validation_error", "end is before start", [
+            {"loc": ["query", "end"], "msg": "must not be before start", "type": "value_error"}])
+    return await rpc.call("analytics", "campaign_report", principal=user.principal,
+                          start=start.isoformat() if start else None,
+                          end=end.isoformat() if end else None, channel=channel)
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignRoi,
+            summary="One campaign's ROI", dependencies=[requires("campaigns.report")])
+async def campaign_detail(campaign_id: Annotated[str, Path(max_length=64)], user: CurrentUser,
+                          rpc: Rpc) -> Any:
+    """404 `campaign_not_found` until analytics has received the campaign's events."""
+    return await rpc.call("analytics", "campaign_detail", principal=user.principal,
+                          campaign_id=campaign_id)
