@@ -28,6 +28,7 @@ from services.analytics.domain.funnel import LOST, WON
 from services.analytics.domain.period import day_start, month_start, next_month, split
 from services.analytics.models import (
     NONE_KEY,
+    CampaignState,
     ChurnFlag,
     CustomerProduct,
     CustomerState,
@@ -339,6 +340,8 @@ def customer_profile(uow: UnitOfWork, principal: Principal, customer_id) -> dict
     billed = value.revenue_cents
     decided = value.opportunities_won + value.opportunities_lost
     lead = session.get(LeadState, customer.lead_id) if customer and customer.lead_id else None
+    campaign = session.get(CampaignState, lead.campaign_id) if lead and lead.campaign_id \
+        else None
     flag = session.get(ChurnFlag, customer_id)
     since = timeutil.aware(customer.created_at) if customer else first
     return {
@@ -381,6 +384,9 @@ def customer_profile(uow: UnitOfWork, principal: Principal, customer_id) -> dict
              "amount": from_cents(p.amount_cents)} for p in products]},
         "promotion": {"lead_id": customer.lead_id if customer else None,
                       "lead_source": lead.source if lead else None,
+                      "campaign_id": lead.campaign_id if lead else None,
+                      "campaign_name": campaign.name if campaign else None,
+                      "campaign_channel": campaign.channel if campaign else None,
                       "follow_ups": value.follow_ups,
                       "last_follow_up_at": timeutil.iso(timeutil.aware(
                           value.last_follow_up_at))},

@@ -11,7 +11,7 @@ import pytest
 
 from crmkit.errors import Forbidden, NotFound, ValidationFailed
 from crmkit.principal import Principal
-from services.analytics import campaigns, handlers
+from services.analytics import campaigns, handlers, insights
 from services.analytics.domain.campaigns import Tally, figures
 from tests.unit.test_analytics_projections import (  # noqa: F401 - fixture
     Events,
@@ -202,7 +202,12 @@ def test_filters_detail_and_rebuild(store):  # noqa: F811
 
     with store.unit() as uow:
         detail = campaigns.campaign_detail(uow, MANAGER, "CB")
+        promotion = insights.customer_profile(uow, ADMIN, "C5")["promotion"]
+        untagged = insights.customer_profile(uow, ADMIN, "C6")["promotion"]
     assert {k: detail[k] for k in EXPECTED["CB"]} == EXPECTED["CB"]
+    assert (promotion["campaign_id"], promotion["campaign_name"],
+            promotion["campaign_channel"]) == ("CB", "微信裂变", "wechat")   # the 7th P
+    assert untagged["campaign_id"] is None and untagged["campaign_name"] is None
 
     before = snapshot(store, drop_zero_counts=True)
     with store.unit() as uow:
