@@ -51,6 +51,20 @@ def record_event(uow: UnitOfWork, event: Event) -> None:
     projections.apply(uow.session, event)
 
 
+def record_events(uow: UnitOfWork, batch: list[Event]) -> list[Event]:
+    """Apply a batch of deliveries in the caller's unit of work: each event not seen before
+    (inbox) is logged and projected in order; the counters all of them touch are written
+    once, at the end, in one global order (``Deltas``). Returns the events applied."""
+    deltas, applied = projections.Deltas(), []
+    for event in batch:
+        if uow.first_delivery({"id": event.id, "type": event.type}, ev.CONSUMER):
+            projections.log(uow.session, event)
+            projections.apply(uow.session, event, deltas)
+            applied.append(event)
+    deltas.write(uow.session)
+    return applied
+
+
 def rebuild_projections(uow: UnitOfWork, principal: Principal) -> dict:
     """Empty every projection and replay the log in order, in one transaction.
 

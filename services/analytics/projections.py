@@ -74,8 +74,11 @@ def from_log(entry: EventLogEntry) -> Event:
                  data=entry.data or {})
 
 
-def apply(session: Session, event: Event) -> None:
-    deltas = Deltas()
+def apply(session: Session, event: Event, deltas: Deltas | None = None) -> None:
+    """Project one event. With ``deltas`` (a batch), its counter changes are added there
+    for the caller to write once; without, they are written now."""
+    own = deltas is None
+    deltas = Deltas() if own else deltas
     projector = PROJECTORS.get(event.type)
     if projector is not None:
         projector(session, event, deltas)
@@ -83,7 +86,8 @@ def apply(session: Session, event: Event) -> None:
         VALUE_PROJECTORS[event.type](session, event)
     if event.type in ev.COUNTED:
         count_event(deltas, event)
-    deltas.write(session)
+    if own:
+        deltas.write(session)
 
 
 def reset(session: Session) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nameko.timer import timer
 
-from crmkit.events import consumes
+from crmkit.events import consumes_batches
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.analytics import campaigns, events, handlers, insights, scoring, value_feed
@@ -18,6 +18,8 @@ from services.analytics.metrics import observe_lag
 from services.analytics.models import Base
 
 CHURN_SCAN_SECONDS = float(os.environ.get("ANALYTICS_CHURN_SCAN_SECONDS", "3600"))
+# events applied per transaction at most, when they queue up (docs/operations.md)
+EVENT_BATCH = int(os.environ.get("ANALYTICS_EVENT_BATCH", "100"))
 
 
 class AnalyticsService(ServiceBase):
@@ -115,13 +117,12 @@ class AnalyticsService(ServiceBase):
         with self.db.unit() as uow:
             return scoring.refit(uow, force=False)
 
-    @consumes(events.QUEUE, events.BINDINGS)
-    def on_event(self, body):
-        event = handlers.parse_event(body)
-        applied = False
+    @consumes_batches(events.QUEUE, events.BINDINGS, batch_size=EVENT_BATCH, concurrency=2)
+    def on_events(self, bodies):
+        """Every event of every service, applied a batch per transaction (see
+        ``crmkit.events.consumes_batches``: one event at a time when the queue is quiet)."""
+        batch = [handlers.parse_event(body) for body in bodies]
         with self.db.unit() as uow:
-            if uow.first_delivery({"id": event.id, "type": event.type}, events.CONSUMER):
-                handlers.record_event(uow, event)
-                applied = True
-        if applied:
+            applied = handlers.record_events(uow, batch)
+        for event in applied:
             observe_lag(event)
