@@ -253,16 +253,31 @@ def test_same_event_twice_counts_once(store):
 
 
 def test_rebuild_from_the_log_gives_identical_results(store):
-    for body in business_story(Events()):
+    from services.analytics.campaigns import campaign_report
+    e = Events()
+    for body in business_story(e):
         deliver(store, body)
+    campaign = {"campaign_id": "K1", "name": "展会", "channel": "expo", "budget": "900.00",
+                "starts_on": "2026-03-01", "ends_on": "2026-03-02", "owner_id": "A"}
+    deliver(store, e("campaign.updated", {**campaign, "budget": "1200.00"}, T0 + timedelta(
+        hours=1), source="leads"))
+    deliver(store, e("campaign.created", campaign, T0, source="leads"))  # late: stays 1200
+    deliver(store, e("lead.updated", {**lead("L1"), "campaign_id": "K1"}, T0 + timedelta(
+        hours=2)))
     before_rows, before = snapshot(store), funnel(store)
     before_a, before_feed = funnel(store, own("A")), activity(store)
     with store.unit() as uow:
+        before_campaigns = campaign_report(uow, ADMIN)
+    assert before_campaigns["items"][0]["budget"] == "1200.00"
+    assert before_campaigns["items"][0]["leads"] == 1
+    with store.unit() as uow:
         done = handlers.rebuild_projections(uow, ADMIN)
-    assert done["events"] == 20
+    assert done["events"] == 23
     assert snapshot(store) == before_rows
     assert funnel(store) == before and funnel(store, own("A")) == before_a
     assert activity(store) == before_feed
+    with store.unit() as uow:
+        assert campaign_report(uow, ADMIN) == before_campaigns
 
 
 def test_rebuild_is_for_administrators(store):
