@@ -222,10 +222,10 @@ def create_lead(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
         if lead.status == "new":
             lead.status = "following"
         _set_deadlines(lead, limits)
+    scoring.score_lead(session, lead, now, follow_ups=0)   # part of the INSERT below
     session.add(lead)
     session.flush()
     _log(uow, lead.id, "created", "owner_id", None, owner, at=now)
-    scoring.score_lead(session, lead, now)
     uow.emit(events.LEAD_CREATED, events.lead_summary(lead))
     return dump_lead(lead)
 

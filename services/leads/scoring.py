@@ -27,6 +27,7 @@ import base64
 import math
 import os
 from datetime import datetime
+from time import monotonic
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -159,10 +160,21 @@ def check_payload(data: dict) -> dict:
 # -- the store -----------------------------------------------------------------------------
 
 _cache: dict[int, dict] = {}
+# (when checked, newest version): a write scores with a model looked up at most this long ago
+# — a model that arrived meanwhile (through another replica) reaches that lead through the
+# rescoring after its arrival or the ``rescore_leads`` timer; it saves a query per write
+NEWEST_TTL_SECONDS = 2.0
+_checked: list = [float("-inf"), None]
 
 
-def newest(session) -> tuple[int, dict] | None:
-    version = session.execute(sa.select(sa.func.max(LeadScoringModel.version))).scalar()
+def newest(session, max_age: float = 0.0) -> tuple[int, dict] | None:
+    """The newest model (version, payload); ``max_age``: a version looked up that recently
+    will do."""
+    if max_age > 0 and monotonic() - _checked[0] < max_age:
+        version = _checked[1]
+    else:
+        version = session.execute(sa.select(sa.func.max(LeadScoringModel.version))).scalar()
+        _checked[:] = [monotonic(), version]
     if version is None:
         return None
     if version not in _cache:
@@ -183,6 +195,7 @@ def store_model(session, data: dict) -> bool:
         sa.bindparam("payload", type_=sa.JSON)),
         {"version": int(data["version"]), "fitted_at": _time(data.get("fitted_at")),
          "received_at": timeutil.now(), "auc": data.get("auc"), "payload": data}).rowcount
+    _checked[0] = float("-inf")
     return inserted == 1
 
 
@@ -205,14 +218,17 @@ def _set(lead: Lead, version: int, payload: dict, follow_ups: int, now: datetime
     lead.score_model_version, lead.scored_at = version, now
 
 
-def score_lead(session, lead: Lead, now: datetime | None = None) -> None:
-    """Score one open lead with the newest model (nothing before a model arrived)."""
-    model = newest(session)
+def score_lead(session, lead: Lead, now: datetime | None = None, *,
+               follow_ups: int | None = None) -> None:
+    """Score one open lead with the newest model (nothing before a model arrived);
+    ``follow_ups``: its follow-up count when the caller knows it (a new lead: 0)."""
+    model = newest(session, max_age=NEWEST_TTL_SECONDS)
     if model is None or lead.status in rules.CLOSED:
         return
-    session.flush()
-    _set(lead, *model, _follow_up_counts(session, [lead.id]).get(lead.id, 0),
-         now or timeutil.now())
+    if follow_ups is None:
+        session.flush()
+        follow_ups = _follow_up_counts(session, [lead.id]).get(lead.id, 0)
+    _set(lead, *model, follow_ups, now or timeutil.now())
 
 
 def rescore_batch(session, limit: int = BATCH) -> int:
