@@ -1,8 +1,12 @@
 """What every service class shares: context, metrics, the principal and ``ping``."""
 from __future__ import annotations
 
+import logging
+
+import amqp.exceptions
+import kombu.exceptions
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc as nameko_rpc
+from nameko.rpc import Rpc
 
 from crmkit.errors import DomainError
 from crmkit.ids import new_id
@@ -10,11 +14,34 @@ from crmkit.logging import correlation_id
 from crmkit.metrics import Metrics
 from crmkit.principal import CurrentPrincipal
 
+log = logging.getLogger(__name__)
+
+_BROKER_GONE = (kombu.exceptions.OperationalError, amqp.exceptions.ConnectionError,
+                amqp.exceptions.RecoverableConnectionError, OSError)
+
+
+class _Rpc(Rpc):
+    """Nameko's RPC entrypoint, except that a reply the broker cannot take (its connection
+    is gone: a broker restart) is logged and dropped instead of crashing the service.
+
+    Nameko lets the publish error escape ``handle_result``, which kills the container and
+    so the process. The caller lost its connection too and has answered 503 already; the
+    request was not acked, so the broker may deliver it again once it is back.
+    """
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except _BROKER_GONE as exc:
+            log.warning("RPC reply not sent: broker connection lost",
+                        extra={"method": self.method_name, "error": repr(exc)[:200]})
+            return result, exc_info
+
 
 def rpc(fn=None, **kwargs):
     """Nameko's ``@rpc`` whose domain errors are expected answers (a warning, no traceback)."""
     kwargs.setdefault("expected_exceptions", DomainError)
-    decorator = nameko_rpc(**kwargs)
+    decorator = _Rpc.decorator(**kwargs)
     return decorator(fn) if fn is not None else decorator
 
 
