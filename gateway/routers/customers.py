@@ -322,63 +322,72 @@ async def customer_insights(customer_id: CustomerId, user: CurrentUser, rpc: Rpc
 
 # -- the 360° view (客户全貌) --------------------------------------------------------------------
 
-#: section -> (service, method, permissions the caller's role needs to see it: the first one
-#: the permission table defines is checked)
-OVERVIEW_SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "opportunities": ("sales", "list_opportunities", ("opportunities.read",)),
-    "quotes": ("sales", "list_quotes", ("quotes.read", "opportunities.read")),
-    "contracts": ("sales", "list_contracts", ("contracts.read", "opportunities.read")),
-    "receivable_plans": ("sales", "list_receivable_plans",
-                         ("receivables.read", "opportunities.read")),
-    "payments": ("sales", "list_payments", ("receivables.read", "opportunities.read")),
-    "invoices": ("sales", "list_invoices", ("invoices.read", "opportunities.read")),
-    "tickets": ("service_desk", "list_tickets", ("tickets.read",)),
-    "returns": ("service_desk", "list_returns", ("returns.read", "tickets.read")),
-    "work_orders": ("service_desk", "list_work_orders", ("work_orders.read", "tickets.read")),
-    "profile": ("analytics", "customer_profile", ("analytics.read",)),
-    "insights": ("analytics", "customer_insights", ("analytics.read",)),
+#: section -> (service, permissions the caller's role needs to see it: the first one the
+#: permission table defines is checked). Each service answers all its sections in one RPC,
+#: ``customer_sections`` (crmkit.sections), each section failing on its own.
+OVERVIEW_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "opportunities": ("sales", ("opportunities.read",)),
+    "quotes": ("sales", ("quotes.read", "opportunities.read")),
+    "contracts": ("sales", ("contracts.read", "opportunities.read")),
+    "receivable_plans": ("sales", ("receivables.read", "opportunities.read")),
+    "payments": ("sales", ("receivables.read", "opportunities.read")),
+    "invoices": ("sales", ("invoices.read", "opportunities.read")),
+    "tickets": ("service_desk", ("tickets.read",)),
+    "returns": ("service_desk", ("returns.read", "tickets.read")),
+    "work_orders": ("service_desk", ("work_orders.read", "tickets.read")),
+    "profile": ("analytics", ("analytics.read",)),
+    "insights": ("analytics", ("analytics.read",)),
 }
 OVERVIEW_TIMEOUT = 2.0
 
 
-async def _section(rpc, principal: dict, service: str, method: str, customer_id: str) -> dict:
+def _unavailable(code: str, message: str) -> dict:
+    return {"available": False, "error": {"code": code, "message": message}}
+
+
+async def _sections(rpc, principal: dict, service: str, names: list[str],
+                    customer_id: str) -> dict[str, dict]:
+    """One service's sections; when the call itself fails, all of them say why."""
     try:
         async with asyncio.timeout(OVERVIEW_TIMEOUT + 0.5):
-            data = await rpc.call(service, method, principal=principal,
-                                  timeout=OVERVIEW_TIMEOUT, customer_id=customer_id)
+            answer = await rpc.call(service, "customer_sections", principal=principal,
+                                    timeout=OVERVIEW_TIMEOUT, customer_id=customer_id,
+                                    sections=names)
     except DomainError as exc:
-        return {"available": False, "error": {"code": exc.code, "message": exc.message}}
+        failed = _unavailable(exc.code, exc.message)
     except TimeoutError:
-        return {"available": False, "error": {
-            "code": "service_timeout",
-            "message": f"{service} did not answer within {OVERVIEW_TIMEOUT:g} s"}}
-    except Exception as exc:  # noqa: BLE001 - one section failing never fails the view
-        return {"available": False, "error": {"code": "internal_error",
-                                              "message": type(exc).__name__}}
-    return {"available": True, "data": data}
+        failed = _unavailable("service_timeout",
+                              f"{service} did not answer within {OVERVIEW_TIMEOUT:g} s")
+    except Exception as exc:  # noqa: BLE001 - one service failing never fails the view
+        failed = _unavailable("internal_error", type(exc).__name__)
+    else:
+        return {name: answer.get(name) or _unavailable("internal_error", "no answer")
+                for name in names}
+    return {name: failed for name in names}
 
 
 @router.get("/{customer_id}/overview", summary="The 360° view (客户全貌)",
             dependencies=[requires("customers.read")])
 async def overview(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
     """The customer, contacts, follow-ups and plans, then every other service's documents of
-    this customer fetched in parallel (2 s each). A section whose service fails, is down, is
-    slow or is not for your role is `{"available": false, "error": {code, message}}` while
-    the rest of the view is served; a customer outside your scope is 404."""
+    this customer: one call per service for all its sections, in parallel (2 s each). A
+    section whose service fails, is down, is slow or is not for your role is
+    `{"available": false, "error": {code, message}}` while the rest of the view is served;
+    a customer outside your scope is 404."""
     principal = user.principal
     base = await rpc.call("customers", "customer_overview", principal=principal,
                           customer_id=customer_id)   # scope check first: 404 stops here
-    names, calls = [], []
     sections: dict[str, Any] = {}
-    for name, (service, method, permissions) in OVERVIEW_SECTIONS.items():
+    wanted: dict[str, list[str]] = {}
+    for name, (service, permissions) in OVERVIEW_SECTIONS.items():
         permission = next((p for p in permissions if p in PERMISSIONS), None)
         if permission is not None and not allowed(user.role, permission):
-            sections[name] = {"available": False, "error": {
-                "code": "forbidden", "message": f"the {user.role} role may not see {name}"}}
+            sections[name] = _unavailable("forbidden",
+                                          f"the {user.role} role may not see {name}")
             continue
-        names.append(name)
-        calls.append(_section(rpc, principal, service, method, customer_id))
-    for name, result in zip(names, await asyncio.gather(*calls), strict=True):
-        sections[name] = result
+        wanted.setdefault(service, []).append(name)
+    for answer in await asyncio.gather(*[_sections(rpc, principal, service, names, customer_id)
+                                         for service, names in wanted.items()]):
+        sections.update(answer)
     return {**base, "sections": {name: sections[name] for name in OVERVIEW_SECTIONS},
             "partial": any(not s["available"] for s in sections.values())}

@@ -11,6 +11,7 @@ from pathlib import Path
 from nameko.timer import timer
 
 from crmkit.events import consumes_batches
+from crmkit.sections import read_sections
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.analytics import campaigns, events, handlers, insights, scoring, value_feed
@@ -66,6 +67,15 @@ class AnalyticsService(ServiceBase):
     def customer_value(self, owner_id=None, cursor=None, limit=None):
         with self.db.unit() as uow:
             return insights.customer_value(uow, self.principal, owner_id, cursor, limit)
+
+    @rpc
+    def customer_sections(self, customer_id, sections=None):
+        """The analytics sections of the 360° view in one call (``crmkit.sections``)."""
+        p = self.principal
+        return read_sections(self.db, {
+            "profile": lambda uow: insights.customer_profile(uow, p, customer_id),
+            "insights": lambda uow: scoring.customer_insights(uow, p, customer_id),
+        }, sections)
 
     @rpc
     def customer_profile(self, customer_id):

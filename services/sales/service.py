@@ -9,6 +9,7 @@ from nameko.timer import timer
 
 from crmkit.events import handles
 from crmkit.gauges import BusinessGauges
+from crmkit.sections import read_sections
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.sales import documents, events, handlers
@@ -44,6 +45,25 @@ class SalesService(ServiceBase):
     def create_opportunity(self, data):
         with self.db.unit() as uow:
             return handlers.create_opportunity(uow, self.principal, data)
+
+    @rpc
+    def customer_sections(self, customer_id, sections=None):
+        """The sales sections of the 360° view in one call (``crmkit.sections``)."""
+        p = self.principal
+        return read_sections(self.db, {
+            "opportunities": lambda uow: handlers.list_opportunities(uow, p, customer_id, None,
+                                                                     None, None),
+            "quotes": lambda uow: documents.list_quotes(uow, p, customer_id, None, None, None,
+                                                        None),
+            "contracts": lambda uow: documents.list_contracts(uow, p, customer_id, None, None,
+                                                              None),
+            "receivable_plans": lambda uow: documents.list_receivable_plans(
+                uow, p, customer_id, None, None, None, None),
+            "payments": lambda uow: documents.list_payments(uow, p, customer_id, None, None,
+                                                            None),
+            "invoices": lambda uow: documents.list_invoices(uow, p, customer_id, None, None,
+                                                            None),
+        }, sections)
 
     @rpc
     def list_opportunities(self, customer_id=None, status=None, cursor=None, limit=None):

@@ -10,6 +10,7 @@ from nameko.timer import timer
 
 from crmkit.events import handles
 from crmkit.gauges import BusinessGauges
+from crmkit.sections import read_sections
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
 from services.service_desk import events, handlers, handlers_returns, handlers_work_orders
@@ -33,6 +34,19 @@ class ServiceDeskService(ServiceBase):
         with self.db.unit() as uow:
             return handlers.create_ticket(uow, self.principal, data, candidates, manager_id,
                                           managers)
+
+    @rpc
+    def customer_sections(self, customer_id, sections=None):
+        """The service sections of the 360° view in one call (``crmkit.sections``)."""
+        p = self.principal
+        return read_sections(self.db, {
+            "tickets": lambda uow: handlers.list_tickets(uow, p, customer_id, None, None, None,
+                                                         None),
+            "returns": lambda uow: handlers_returns.list_returns(uow, p, customer_id, None,
+                                                                 None, None, None),
+            "work_orders": lambda uow: handlers_work_orders.list_work_orders(
+                uow, p, customer_id, None, None, None, None, None, None),
+        }, sections)
 
     @rpc
     def list_tickets(self, customer_id=None, status=None, cursor=None, limit=None,

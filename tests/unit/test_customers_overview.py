@@ -14,7 +14,9 @@ BASE = {"customer": {"id": "C1", "name": "北京华信科技有限公司"}, "con
 
 
 class FakeRpc:
-    """Answers by (service, method): a value, an exception, or a delay in seconds."""
+    """Answers like the services: ``answers[(service, "customer_sections")]`` is the whole
+    call (an exception or a delay in seconds); ``answers[(service, section)]`` one section's
+    data, or an exception that section raised inside the service (``crmkit.sections``)."""
 
     def __init__(self, answers: dict):
         self.answers = answers
@@ -26,14 +28,22 @@ class FakeRpc:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            answer = self.answers.get((service, method), {"items": [], "next_cursor": None})
+            answer = self.answers.get((service, method))
             if isinstance(answer, float):
                 await asyncio.sleep(answer)
-                return {"items": []}
             await asyncio.sleep(0.01)
             if isinstance(answer, Exception):
                 raise answer
-            return answer
+            if method != "customer_sections":
+                return answer
+            out = {}
+            for name in kwargs["sections"]:
+                data = self.answers.get((service, name), {"items": [], "next_cursor": None})
+                out[name] = ({"available": False, "error": {"code": data.code,
+                                                            "message": data.message}}
+                             if isinstance(data, DomainError)
+                             else {"available": True, "data": data})
+            return out
         finally:
             self.in_flight -= 1
 
@@ -57,13 +67,18 @@ def unknown_method() -> DomainError:
     return error
 
 
-def test_every_section_in_parallel_with_the_customer_first():
+def test_one_call_per_service_in_parallel_with_the_customer_first():
     rpc = FakeRpc({("customers", "customer_overview"): BASE,
-                   ("analytics", "customer_profile"): {"rfm": "A"}})
+                   ("analytics", "profile"): {"rfm": "A"}})
     body = view(rpc)
     assert rpc.calls[0][:2] == ("customers", "customer_overview")
     assert {c[2]["customer_id"] for c in rpc.calls} == {"C1"}
-    assert rpc.max_in_flight == len(router.OVERVIEW_SECTIONS)       # fanned out at once
+    services = {service for service, _ in router.OVERVIEW_SECTIONS.values()}
+    assert sorted(c[0] for c in rpc.calls[1:]) == sorted(services)      # one call each
+    assert rpc.max_in_flight == len(services)                           # fanned out at once
+    sales = next(c for c in rpc.calls if c[0] == "sales")
+    assert sales[2]["sections"] == [n for n, (s, _) in router.OVERVIEW_SECTIONS.items()
+                                    if s == "sales"]
     assert body["customer"]["id"] == "C1" and body["partial"] is False
     assert list(body["sections"]) == list(router.OVERVIEW_SECTIONS)
     assert body["sections"]["profile"] == {"available": True, "data": {"rfm": "A"}}
@@ -71,19 +86,20 @@ def test_every_section_in_parallel_with_the_customer_first():
 
 def test_failing_slow_and_missing_sections_do_not_fail_the_view():
     rpc = FakeRpc({("customers", "customer_overview"): BASE,
-                   ("sales", "list_quotes"): unknown_method(),
-                   ("service_desk", "list_returns"): 5.0,                  # far past 0.2 s
-                   ("analytics", "customer_profile"): ServiceUnavailable(
+                   ("sales", "quotes"): unknown_method(),                  # one section
+                   ("service_desk", "customer_sections"): 5.0,             # far past 0.2 s
+                   ("analytics", "customer_sections"): ServiceUnavailable(
                        "service_unavailable", "Service 'analytics' is not running")})
     body = view(rpc)
     sections = body["sections"]
     assert body["partial"] is True
     assert sections["quotes"] == {"available": False, "error": {
         "code": "internal_error", "message": "The service failed to process the request"}}
-    assert sections["returns"]["available"] is False
-    assert sections["returns"]["error"]["code"] == "service_timeout"
-    assert sections["profile"]["error"]["code"] == "service_unavailable"
-    assert sections["opportunities"]["available"] is True
+    assert sections["opportunities"]["available"] is True       # its neighbour is served
+    for name in ("tickets", "returns", "work_orders"):
+        assert sections[name]["error"]["code"] == "service_timeout"
+    for name in ("profile", "insights"):
+        assert sections[name]["error"]["code"] == "service_unavailable"
 
 
 def test_a_customer_outside_the_scope_is_404_and_nothing_else_is_called():

@@ -74,3 +74,36 @@ def test_principal_scope():
 def test_business_day_is_shanghai():
     # 2026-11-24 17:30 UTC is already 25 November in Shanghai
     assert str(timeutil.business_day(datetime(2026, 11, 24, 17, 30, tzinfo=UTC))) == "2026-11-25"
+
+
+def test_read_sections_fail_one_by_one():
+    from contextlib import contextmanager
+
+    from crmkit.errors import Forbidden
+    from crmkit.sections import read_sections
+
+    class Db:
+        units = 0
+
+        @contextmanager
+        def unit(self):
+            Db.units += 1
+            yield f"uow{Db.units}"
+
+    def forbidden(uow):
+        raise Forbidden("forbidden", "not yours")
+
+    def broken(uow):
+        raise RuntimeError("boom")
+
+    readers = {"a": lambda uow: {"uow": uow}, "b": forbidden, "c": broken}
+    out = read_sections(Db(), readers, ["a", "b", "c"])
+    assert out["a"] == {"available": True, "data": {"uow": "uow1"}}
+    assert out["b"] == {"available": False, "error": {"code": "forbidden",
+                                                      "message": "not yours"}}
+    assert out["c"] == {"available": False, "error": {"code": "internal_error",
+                                                      "message": "RuntimeError"}}
+    assert Db.units == 3                                   # each section its own unit of work
+    assert list(read_sections(Db(), readers, None)) == ["a", "b", "c"]
+    with pytest.raises(ValidationFailed):
+        read_sections(Db(), readers, ["a", "nope"])
