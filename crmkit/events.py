@@ -10,8 +10,9 @@ Nameko acks an event even when its handler raises, so a failure would be lost.
 bounded retry: a failed delivery is re-published to ``<queue>.retry`` (a queue
 whose messages expire after ``EVENT_RETRY_DELAY_MS`` back into the handler's
 queue) with an attempt counter; after ``EVENT_MAX_ATTEMPTS`` it goes to the
-dead-letter queue ``<queue>.dlq`` instead. The original is acked only once the
-copy is confirmed by the broker, so nothing is lost in between. A message whose body
+dead-letter queue ``<queue>.dlq`` instead (a failure because the service's own database is
+unreachable, ``ServiceUnavailable``, does not count as an attempt). The original is acked
+only once the copy is confirmed by the broker, so nothing is lost in between. A message whose body
 cannot be decoded at all (not JSON) never reaches a handler; kombu's default would log and
 drop it, so the reliable entrypoints' queue consumer parks it in ``<queue>.dlq`` as is.
 """
@@ -27,6 +28,7 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, QueueConsumer
 
 from crmkit import metrics, timeutil
+from crmkit.errors import ServiceUnavailable
 from crmkit.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,9 @@ class _Retrying:
                                              "handler": worker_ctx.entrypoint.method_name})
             return result, exc_info
         metrics.EVENTS_FAILED.labels(service, label).inc()
-        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+        if not isinstance(exc_info[1], ServiceUnavailable):
+            attempts += 1     # the store being down is no fault of the event: retry it freely
         target = self.retry_queue if attempts < self.max_attempts else self.dead_letter_queue
         headers = dict(message.headers or {})
         headers[ATTEMPTS_HEADER] = attempts
