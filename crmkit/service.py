@@ -5,8 +5,9 @@ import logging
 
 import amqp.exceptions
 import kombu.exceptions
+from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
-from nameko.rpc import Rpc
+from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from crmkit.errors import DomainError
 from crmkit.ids import new_id
@@ -20,9 +21,34 @@ _BROKER_GONE = (kombu.exceptions.OperationalError, amqp.exceptions.ConnectionErr
                 amqp.exceptions.RecoverableConnectionError, OSError)
 
 
+class _ReplyPublisher(Publisher):
+    # A reply is not confirmed by the broker: a lost reply ends in the caller's timeout
+    # either way, and waiting for the confirm cost a round trip and a read per RPC.
+    use_confirms = False
+
+
+class _Responder(Responder):
+    publisher_cls = _ReplyPublisher
+
+
+class _RpcConsumer(RpcConsumer):
+    """Nameko's RPC consumer (shared by a container's RPC entrypoints), replying without
+    publisher confirms."""
+
+    def handle_result(self, message, result, exc_info):
+        config = self.container.config
+        responder = _Responder(
+            config["AMQP_URI"], get_rpc_exchange(config), config.get("serializer", "json"),
+            message, ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
 class _Rpc(Rpc):
     """Nameko's RPC entrypoint, except that a reply the broker cannot take (its connection
-    is gone: a broker restart) is logged and dropped instead of crashing the service.
+    is gone: a broker restart) is logged and dropped instead of crashing the service, and
+    that replies are sent without publisher confirms (``_RpcConsumer``).
 
     Nameko lets the publish error escape ``handle_result``, which kills the container and
     so the process. The caller lost its connection too and has answered 503 already; the
@@ -36,6 +62,8 @@ class _Rpc(Rpc):
             log.warning("RPC reply not sent: broker connection lost",
                         extra={"method": self.method_name, "error": repr(exc)[:200]})
             return result, exc_info
+
+    rpc_consumer = _RpcConsumer()
 
 
 def rpc(fn=None, **kwargs):
