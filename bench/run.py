@@ -36,17 +36,41 @@ from tests.cluster import ROOT, Cluster, free_port
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float:
+def _stat(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime + stime of ``pid`` (``children``: plus what its exited children used)."""
+    fields = _stat(pid)
+    if fields is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+    return used / TICK
 
 
 def _pids(pattern: str) -> list[int]:
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
+
+
+def _server_cpu(pattern: str) -> float:
+    """A server's CPU seconds so far: each top process of the name (counting the children it
+    reaped, such as PostgreSQL's finished backends) plus its live children."""
+    pids = set(_pids(pattern))
+    total = 0.0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is None:
+            continue
+        top = int(fields[1]) not in pids          # fields[1]: the parent's pid
+        total += _cpu_seconds(pid, children=top)
+    return total
 
 
 def cpu_snapshot(cluster: Cluster) -> dict[str, float]:
@@ -60,7 +84,7 @@ def cpu_snapshot(cluster: Cluster) -> dict[str, float]:
         snap[name] = snap.get(name, 0.0) + _cpu_seconds(proc.pid)
     for name, pattern in (("rabbitmq", "beam.smp"), ("postgresql", "postgres"),
                           ("redis", "redis-server"), ("wrk (load tool)", "^wrk ")):
-        snap[name] = sum(_cpu_seconds(p) for p in _pids(pattern))
+        snap[name] = _server_cpu(pattern)
     return snap
 
 
