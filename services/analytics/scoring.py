@@ -139,6 +139,17 @@ def _store(session, model: sm.Model, now: datetime, extra: dict | None = None) -
     return row
 
 
+def _off_hub(work):
+    """Run CPU-bound ``work()`` (building samples, fitting) in a real OS thread when the
+    service runs under eventlet, so the hub keeps serving RPCs, events and the broker's
+    heartbeats meanwhile instead of freezing for the whole fit."""
+    from eventlet import patcher, tpool
+
+    if patcher.is_monkey_patched("thread"):
+        return tpool.execute(work)
+    return work()
+
+
 def _fit(kind, fields, samples) -> tuple[sm.Model | None, str | None]:
     labels = {s[2] for s in samples}
     if len(samples) < MIN_SAMPLES:
@@ -176,7 +187,7 @@ def fit_leads(uow: UnitOfWork, now: datetime) -> dict:
                    sm.Field(f.name, f.kind, f.label_zh, f.label_en, values_zh=names,
                             values_en=names) for f in feats.LEAD_FIELDS)
     w = lead_window_days()
-    model, why = _fit(LEAD_MODEL, fields, feats.lead_samples(leads, now, w))
+    model, why = _off_hub(lambda: _fit(LEAD_MODEL, fields, feats.lead_samples(leads, now, w)))
     if model is None:
         return {"fitted": False, "reason": why, "leads": len(leads)}
     row = _store(session, model, now, {"window_days": w})
@@ -192,8 +203,8 @@ def fit_customers(uow: UnitOfWork, now: datetime) -> dict:
                                feats.merged_into(events))
     customers = feats.customer_histories(events)
     w = window_days()
-    model, why = _fit(CUSTOMER_MODEL, feats.CUSTOMER_FIELDS,
-                      feats.customer_samples(customers, now, w))
+    model, why = _off_hub(lambda: _fit(CUSTOMER_MODEL, feats.CUSTOMER_FIELDS,
+                                       feats.customer_samples(customers, now, w)))
     if model is None:
         return {"fitted": False, "reason": why, "customers": len(customers),
                 "recommendations": counts}
