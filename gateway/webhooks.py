@@ -33,6 +33,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable
+from time import monotonic
 from typing import Any
 
 import aio_pika
@@ -53,6 +54,9 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
+# how old the consumer's copy of the active subscriptions may be: a subscription made through
+# another gateway replica takes effect within this (through this one: at once)
+SUBSCRIPTIONS_TTL = 1.0
 USER_AGENT = "crm-webhooks/1"
 
 
@@ -130,6 +134,19 @@ def list_webhooks(session: Session, *, cursor: str | None, limit: int
     if after:
         stmt = stmt.where(Webhook.id > after)
     return page(list(session.scalars(stmt)), limit)
+
+
+def active_subscriptions(session: Session) -> list[tuple[list[str], dict]]:
+    """(event patterns, filters) of every active webhook."""
+    return [(list(w.events or []), dict(w.filters or {})) for w in
+            session.scalars(select(Webhook).where(Webhook.active.is_(True)))]
+
+
+def wanted(subscriptions: list[tuple[list[str], dict]], envelope: dict[str, Any]) -> bool:
+    """Does any of these subscriptions want this event?"""
+    data = envelope.get("data") or {}
+    return any(type_matches(events, envelope["type"]) and filters_match(filters, data)
+               for events, filters in subscriptions)
 
 
 def enqueue(session: Session, envelope: dict[str, Any]) -> int:
@@ -275,6 +292,7 @@ class WebhookService:
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._in_flight: set[asyncio.Task] = set()
         self._http: httpx.AsyncClient | None = None
+        self._subscriptions: tuple[float, list] | None = None   # (read at, subscriptions)
 
     @property
     def connected(self) -> bool:
@@ -302,6 +320,21 @@ class WebhookService:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def subscriptions_changed(self) -> None:
+        """A subscription was made or ended through this process: re-read them now."""
+        self._subscriptions = None
+
+    async def _wants(self, envelope: dict[str, Any]) -> bool:
+        """Whether any active subscription wants the event, from a copy of the subscriptions
+        at most ``SUBSCRIPTIONS_TTL`` seconds old: most events match none, and then the store
+        is not touched at all (``enqueue`` checks again, in the store, for those that do)."""
+        cached = self._subscriptions
+        if cached is None or monotonic() - cached[0] > SUBSCRIPTIONS_TTL:
+            cached = (monotonic(), await run_in_threadpool(self.database.run,
+                                                           active_subscriptions))
+            self._subscriptions = cached
+        return wanted(cached[1], envelope)
 
     async def _consume(self) -> None:
         assert self._connection is not None
@@ -335,6 +368,9 @@ class WebhookService:
             await message.reject(requeue=False)
             return
         try:
+            if not await self._wants(envelope):
+                await message.ack()
+                return
             added = await run_in_threadpool(self.database.run, enqueue, envelope)
         except Exception as exc:  # noqa: BLE001 - store down: try again later
             log.warning("Could not enqueue webhook deliveries, requeueing: %s", exc)

@@ -18,13 +18,14 @@ WebhookId = Annotated[str, Path(max_length=64)]
 
 
 @router.post("", status_code=201, response_model=WebhookCreated, summary="Subscribe a URL")
-def create_webhook(body: WebhookCreate, db: Db, admin: CurrentUser) -> dict:
+def create_webhook(body: WebhookCreate, db: Db, admin: CurrentUser, request: Request) -> dict:
     """Events whose type matches `events` (and whose `data` matches `filters`) are POSTed to
     `url`, signed with `secret` (shown only in this answer): see docs/security.md."""
     webhook = webhooks.create_webhook(
         db, name=body.name, url=webhooks.validate_url(body.url), events=body.events,
         filters=body.filters, created_by=admin.id)
     db.commit()
+    _changed(request)
     return {**WebhookPublic.model_validate(webhook).model_dump(), "secret": webhook.secret}
 
 
@@ -39,11 +40,19 @@ def list_webhooks(
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Deactivate a subscription")
-def deactivate_webhook(webhook_id: WebhookId, db: Db) -> Response:
+def deactivate_webhook(webhook_id: WebhookId, db: Db, request: Request) -> Response:
     """No new deliveries are made; pending ones are not sent; the log stays readable."""
     webhooks.get_webhook(db, webhook_id).active = False
     db.commit()
+    _changed(request)
     return Response(status_code=204)
+
+
+def _changed(request: Request) -> None:
+    """This process's webhook consumer re-reads the subscriptions at once."""
+    service = getattr(request.app.state, "webhooks", None)
+    if service is not None:
+        service.subscriptions_changed()
 
 
 @router.get("/{webhook_id}/deliveries", response_model=Page[DeliveryPublic],

@@ -226,6 +226,16 @@ def test_type_patterns(patterns, event_type, expected):
     assert webhooks.type_matches(patterns, event_type) is expected
 
 
+def test_an_event_no_subscription_wants_is_skipped_before_the_store():
+    subscriptions = [(["lead.*"], {"owner_id": "a"}), (["quote.sent"], {})]
+    assert webhooks.wanted(subscriptions, {"type": "lead.claimed", "data": {"owner_id": "a"}})
+    assert not webhooks.wanted(subscriptions, {"type": "lead.claimed",
+                                               "data": {"owner_id": "b"}})
+    assert webhooks.wanted(subscriptions, {"type": "quote.sent", "data": None})
+    assert not webhooks.wanted(subscriptions, {"type": "ticket.created", "data": {}})
+    assert not webhooks.wanted([], {"type": "lead.claimed", "data": {}})
+
+
 def test_filters_signature_and_backoff():
     assert webhooks.filters_match({"owner_id": "a"}, {"owner_id": "a", "x": 1})
     assert not webhooks.filters_match({"owner_id": "a"}, {"owner_id": "b"})
