@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-gateway test-service test-e2e test-store lint bench infra install clean analytics-rebuild web browser
+.PHONY: run test test-faults test-unit test-gateway test-service test-e2e test-store lint bench infra install clean analytics-rebuild web browser
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ test: install web browser
 	$(BIN)/python -m pytest tests/unit tests/gateway tests/store tests/deploy -q -p no:cacheprovider
 	$(BIN)/nameko test tests/service -q -p no:cacheprovider
 	$(BIN)/python -m pytest tests/e2e -q -p no:cacheprovider
+	@$(MAKE) --no-print-directory test-faults
+
+# fault tests (issue 10, docs/reliability.md): kill -9 of every process, a broker restart, a
+# PostgreSQL outage and poison messages under load, then a soak; on a private PostgreSQL
+# server and RabbitMQ node of their own. CRM_SOAK_SECONDS=1800 for the full 30-minute soak.
+test-faults: install
+	@bash deploy/local/ensure-infra.sh --need-postgres
+	$(BIN)/python -m pytest tests/faults -q -s -p no:cacheprovider
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit -q

@@ -1,0 +1,97 @@
+"""Soak: the mixed write load held for ``CRM_SOAK_SECONDS`` (180 by default, as in CI;
+``CRM_SOAK_SECONDS=1800 make test-faults`` for the full 30-minute run).
+
+Every ``CRM_SOAK_SAMPLE_SECONDS`` (5) it samples the resident memory (RSS) of every process
+of the platform, the AMQP connections of the platform's vhost and the PostgreSQL sessions
+of its databases. What "flat" means here:
+
+- the first ``WARM_UP`` part of the run is not judged (pools fill, caches warm, the
+  interpreter settles);
+- memory: per process, the highest RSS of the last quarter of the samples is at most the
+  highest RSS of the first judged quarter plus 10 % plus 16 MiB;
+- connections: the last quarter's highest count is at most the first judged quarter's
+  highest count plus 2 (AMQP) and plus 4 (PostgreSQL: pools grow to demand), and the
+  PostgreSQL sessions never exceed the pools' bound;
+- errors: zero — every request of the soak is answered 2xx.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tests.cluster import SERVICES
+from tests.faults.accounting import assert_exactly_once
+from tests.faults.conftest import WORKERS
+from tests.faults.load import ACCEPTED, Load, summary
+
+SECONDS = float(os.environ.get("CRM_SOAK_SECONDS", "180"))
+SAMPLE_EVERY = float(os.environ.get("CRM_SOAK_SAMPLE_SECONDS", "5"))
+WARM_UP = 0.2
+MIB = 1024 * 1024
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def sample(platform) -> dict:
+    cluster = platform.cluster
+    pg_sessions = platform.pg.query(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'crm_faults_%%'")[0][0]
+    return {"at": time.monotonic(),
+            "rss": {key: rss(pid) for key, pid in cluster.pids().items()},
+            "amqp": len(platform.rabbit.connections(cluster.vhost)),
+            "pg": pg_sessions}
+
+
+def test_soak_memory_and_connections_stay_flat_without_errors(platform):
+    cluster = platform.cluster
+    samples = []
+    load = Load(cluster.url, platform.actors, workers=WORKERS).start()
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < SECONDS:
+            samples.append(sample(platform))
+            time.sleep(SAMPLE_EVERY)
+        samples.append(sample(platform))
+    finally:
+        load.stop()
+        platform.remember(load)
+
+    judged = [s for s in samples if s["at"] - started >= SECONDS * WARM_UP]
+    quarter = max(1, len(judged) // 4)
+    first, last = judged[:quarter], judged[-quarter:]
+    memory = {}
+    for key in samples[-1]["rss"]:
+        before = max(s["rss"].get(key, 0) for s in first)
+        after = max(s["rss"].get(key, 0) for s in last)
+        memory[key] = {"first_mib": round(before / MIB, 1), "last_mib": round(after / MIB, 1),
+                       "limit_mib": round((before * 1.10 + 16 * MIB) / MIB, 1)}
+    amqp = (max(s["amqp"] for s in first), max(s["amqp"] for s in last))
+    pg = (max(s["pg"] for s in first), max(s["pg"] for s in last))
+    pool_bound = len(SERVICES) * ((cluster.max_workers + 2) * 3 // 2)
+    errors = {f"{op} {status}": n for (op, status), n in load.statuses.items()
+              if status not in ACCEPTED}
+    books = platform.settle()
+    platform.report("soak", {
+        **summary(load), "seconds": SECONDS, "samples": len(samples),
+        "writes_per_s": round(load.accepted_count() / SECONDS, 1), "rss": memory,
+        "amqp_connections_first_last": amqp, "pg_sessions_first_last": pg,
+        "pg_sessions_max": max(s["pg"] for s in samples), "pg_pool_bound": pool_bound,
+        "errors": errors, "events": books})
+
+    assert load.accepted_count() > 0
+    assert errors == {}, errors
+    assert load.unclean == [], load.unclean[:10]
+    for key, m in memory.items():
+        assert m["last_mib"] <= m["limit_mib"], (key, m)
+    assert amqp[1] <= amqp[0] + 2, amqp
+    assert pg[1] <= pg[0] + 4, pg
+    assert max(s["pg"] for s in samples) <= pool_bound
+    lost = platform.lost()
+    assert all(not ids for ids in lost.values()), lost
+    assert_exactly_once(books)
