@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-faults test-unit test-gateway test-service test-e2e test-store lint bench infra install clean analytics-rebuild web browser
+.PHONY: run test test-faults test-unit test-gateway test-service test-e2e test-store lint bench bench-tools infra install clean analytics-rebuild web browser
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,7 +57,12 @@ test-service: install infra
 test-e2e: install infra
 	$(BIN)/python -m pytest tests/e2e -q
 
-bench: install
+# the load tool of make bench (wrk, C) and pgbench for the raw limits (Debian packages)
+bench-tools:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	@command -v pgbench >/dev/null || apt-get install -y -qq postgresql-contrib >/dev/null
+
+bench: install bench-tools
 	@bash deploy/local/ensure-infra.sh --need-postgres
 	$(BIN)/python -m bench.run
 
