@@ -233,7 +233,8 @@ def run(scale: float, calls: int, write: bool, keep: str | None = None) -> str:
         store.engine.dispose()
         if not keep:
             drop_database(url)
-    command = "python -m bench.analytics_scale" + (f" --scale {scale:g}" if scale != 1 else "")
+    command = ("python -m bench.analytics_scale" + (f" --scale {scale:g}" if scale != 1 else "")
+               + (f" --keep {keep}" if keep else ""))
     how = (f"loaded and rolled up in {loaded['seconds']:.0f} s (COPY + set-based rollups)."
            if loaded["seconds"] == loaded["seconds"] else "loaded by an earlier `--keep` run.")
     body = "\n".join([
@@ -250,7 +251,9 @@ def run(scale: float, calls: int, write: bool, keep: str | None = None) -> str:
         "|---|---|---:|---:|",
         *rows,
         "",
-        "Reads are sums over the monthly and daily rollups plus at most two partial edge days "
+        "The edge days are index-only scans of the log's covering `(type, occurred_at)` index "
+        "(analytics migration 0005). Reads are sums over the monthly and daily rollups plus at "
+        "most two partial edge days "
         "of detail rows, so they do not grow with the size of the log.",
     ])
     if write:
