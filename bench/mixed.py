@@ -64,6 +64,7 @@ class OpResult:
     p50: float
     p95: float
     p99: float
+    codes: str = ""         # the first non-2xx statuses seen, e.g. "409 503"
 
     @property
     def rps(self) -> float:
@@ -209,7 +210,7 @@ local threads = {}
 
 function setup(thread) table.insert(threads, thread) end
 
-function init(args) non2xx = 0 end
+function init(args) non2xx = 0; codes = "" end
 
 function request()
   i = i + 1
@@ -226,18 +227,21 @@ function request()
 end
 
 function response(status, headers, body)
-  if status >= 300 then non2xx = non2xx + 1 end
+  if status >= 300 then
+    non2xx = non2xx + 1
+    if #codes < 200 then codes = codes .. status .. " " end
+  end
 end
 
 function done(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + t:get("non2xx") end
+  local bad, seen = 0, ""
+  for _, t in ipairs(threads) do bad = bad + t:get("non2xx"); seen = seen .. t:get("codes") end
   local e = summary.errors
   io.write(string.format(
     '\nRESULT {"requests": %%d, "us": %%d, "non_2xx": %%d, "socket_errors": %%d, ' ..
-    '"p50": %%d, "p95": %%d, "p99": %%d}\n',
+    '"p50": %%d, "p95": %%d, "p99": %%d, "codes": "%%s"}\n',
     summary.requests, summary.duration, bad, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), seen))
 end
 """
 
@@ -267,7 +271,7 @@ def split(connections: int) -> dict[str, int]:
 
 def start_wrk(url: str, script: Path, connections: int, seconds: float) -> subprocess.Popen:
     return subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s",
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
          "-s", str(script), url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -278,7 +282,8 @@ def collect(name: str, connections: int, proc: subprocess.Popen) -> OpResult:
         raise RuntimeError(f"wrk for {name!r} printed no result:\n{out}")
     r = json.loads(line[len("RESULT "):])
     return OpResult(name, connections, r["requests"], r["us"] / 1e6, r["non_2xx"],
-                    r["socket_errors"], r["p50"] / 1000, r["p95"] / 1000, r["p99"] / 1000)
+                    r["socket_errors"], r["p50"] / 1000, r["p95"] / 1000, r["p99"] / 1000,
+                    " ".join(sorted(set(r.get("codes", "").split()))))
 
 
 class Load:
@@ -300,7 +305,9 @@ class Load:
 
     def _account(self, result: OpResult) -> None:
         if result.operation == "claim lead":
-            self.claimed += result.requests + result.socket_errors
+            # wrk does not count the requests still in flight when it stops: skip one more
+            # per connection, so no lead is claimed twice by the next level
+            self.claimed += result.requests + result.socket_errors + result.connections
 
     def alone(self, name: str, seconds: float, connections: int = 1) -> OpResult:
         """One operation by itself (1 connection: the latency floor)."""
@@ -319,9 +326,26 @@ class Load:
         return results
 
 
-def wait_for_drain(check, timeout: float = 120.0) -> float:
-    """Seconds until ``check()`` is true (the platform has caught up), or the timeout."""
+def wait_for_quiet(cluster, queue: str = "analytics.events", quiet_for: float = 3.0,
+                   timeout: float = 600.0) -> float:
+    """Seconds until ``queue`` has stayed empty (nothing ready, nothing unacked) for
+    ``quiet_for`` seconds: the outbox relays have published everything and analytics has
+    applied it, so a level starts without the backlog of the previous one (or of the set-up)."""
+    from urllib.parse import quote
+
+    url = f"{cluster.rabbit_api}/api/queues/{quote(cluster.vhost, safe='')}/{queue}"
     started = time.monotonic()
-    while time.monotonic() - started < timeout and not check():
+    quiet_since = None
+    while time.monotonic() - started < timeout:
+        info = httpx.get(url, auth=("guest", "guest"), timeout=10).json()
+        busy = (info.get("messages_ready", 0) or 0) + (info.get("messages_unacknowledged", 0)
+                                                        or 0)
+        now = time.monotonic()
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= quiet_for:
+            return now - started
         time.sleep(0.5)
-    return time.monotonic() - started
+    raise RuntimeError(f"{queue} still busy after {timeout:g} s")

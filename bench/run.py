@@ -27,11 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from bench import mixed, raw
 from bench.report import machine, replace_preamble, replace_section
-from tests.cluster import ROOT, Cluster, free_port
+from tests.cluster import ROOT, Cluster
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -88,10 +86,11 @@ def cpu_snapshot(cluster: Cluster) -> dict[str, float]:
     return snap
 
 
-def lag_buckets(metrics_port: int) -> dict[float, float]:
+def lag_buckets(cluster: Cluster) -> dict[float, float]:
     """Analytics' commit→read-model lag histogram: cumulative count per bucket bound, summed
-    over its ``source`` label."""
-    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    over its ``source`` label and over the analytics replicas."""
+    text = "\n".join(cluster.scrape(key) for key in cluster.metrics_ports
+                     if key.startswith("analytics-"))
     summed: dict[float, float] = {}
     for match in re.finditer(r'crm_analytics_event_lag_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\}'
                              r" ([0-9.e+]+)", text):
@@ -119,7 +118,8 @@ def lag_quantiles(after: dict[float, float], before: dict[float, float] | None =
 def _row(level: str, r: mixed.OpResult, limit: float | None = None) -> str:
     share = f" | {100 * r.rps / limit:.1f} %" if limit else ""
     return (f"| {level} | {r.operation} | {r.connections} | {r.rps:.1f} | {r.p50:.1f} | "
-            f"{r.p95:.1f} | {r.p99:.1f} | {r.requests} | {r.errors}{share} |")
+            f"{r.p95:.1f} | {r.p99:.1f} | {r.requests} | {r.errors}"
+            f"{f' ({r.codes})' if r.codes else ''}{share} |")
 
 
 SHARED = ("rabbitmq", "postgresql", "redis", "wrk (load tool)")
@@ -155,7 +155,8 @@ def write_report(*, command: str, seconds: float, limits: dict[str, float],
                  levels: list[tuple[str, list[mixed.OpResult]]],
                  cpu: list[tuple[str, float, dict[str, float]]],
                  costs: list[tuple[str, float, dict[str, float]]],
-                 lags: list[tuple[str, tuple[float, float, int]]], reps: int) -> None:
+                 lags: list[tuple[str, tuple[float, float, int]]], reps: int,
+                 replicas: dict[str, int]) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "uncommitted"
     empty = next(iter(limits.values()))
@@ -168,12 +169,14 @@ def write_report(*, command: str, seconds: float, limits: dict[str, float],
     rows = [
         f"- command: `{command}`; commit `{commit}`, {time.strftime('%Y-%m-%d %H:%M %Z')}",
         f"- machine: {machine()}; the load tool (wrk, C) runs on the same machine",
-        "- topology: gateway (1 uvicorn process) + 5 Nameko services (leads ×2 replicas, "
-        "others ×1), real RabbitMQ (quorum queues), Redis, PostgreSQL stores; rate limiting "
-        "off, logs at WARNING",
+        "- topology: gateway (1 uvicorn process) + 5 Nameko services ("
+        + ", ".join(f"{name} ×{count}" for name, count in replicas.items())
+        + ", the others ×1), 8 workers per replica, real RabbitMQ (quorum queues), Redis, "
+        "PostgreSQL stores; rate limiting off, logs at WARNING",
         f"- data made through the API first: 2 teams, {reps} reps, 2 customers and one signed "
         "contract with a receivable plan per rep, a public pool of leads to claim",
-        f"- level *alone*: each operation by itself on 1 connection for {seconds / 2:g} s; "
+        f"- level *alone*: each operation by itself on 1 connection for "
+        f"{max(1, round(seconds / 2))} s; "
         f"levels 16/64/256: all operations at once for {seconds:g} s, the connections split "
         "by weight (" + ", ".join(f"{op} {w} %" for op, w in mixed.WEIGHTS.items()) + ")",
         "- *share of limit*: requests/s as a fraction of the empty FastAPI route's requests/s "
@@ -229,8 +232,8 @@ def write_report(*, command: str, seconds: float, limits: dict[str, float],
         f"Measured in the `{command}` run above from analytics' own histogram "
         "`crm_analytics_event_lag_seconds` (producer's commit, the event's `occurred_at` → "
         "its read models committed in analytics), read before and after each level; the "
-        "figures are the upper bounds of the histogram's buckets. *after the run*: everything "
-        "applied from the end of the last level until the backlog was drained.",
+        "figures are the upper bounds of the histogram's buckets. *backlog after N*: everything "
+        "applied after a level ended, until analytics' queue was empty again (its backlog).",
         "",
         "| level | events applied | p50 ≤ ms | p99 ≤ ms |",
         "|---|---:|---:|---:|",
@@ -246,8 +249,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--connections", default="16,64,256")
     parser.add_argument("--reps", type=int, default=32)
+    parser.add_argument("--claimable", type=int, default=3000,
+                        help="pool leads made for the claims (each is claimed once)")
+    parser.add_argument("--replicas", default="leads=2,analytics=2",
+                        help="replicas per service, e.g. leads=2,analytics=2 (others: 1)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    replicas = {k: int(v) for k, v in (item.split("=") for item in args.replicas.split(","))}
     connections = [int(c) for c in args.connections.split(",")]
 
     print("raw limits ...", flush=True)
@@ -255,10 +263,11 @@ def main() -> None:
     for name, value in limits.items():
         print(f"  {name}: {value:,.0f}/s", flush=True)
 
-    metrics_port = free_port()
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), max_workers=None,
-                      extra_env={"ANALYTICS_METRICS_PORT": str(metrics_port),
-                                 "LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
+    # 8 workers per replica: 7 service processes × (8 + 2) connections stay inside
+    # PostgreSQL's default max_connections (100), as docs/operations.md asks of a deployment
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), max_workers=8,
+                      replicas=replicas, metrics=True,
+                      extra_env={"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
     levels: list[tuple[str, list[mixed.OpResult]]] = []
     cpu: list[tuple[str, float, dict[str, float]]] = []
     costs: list[tuple[str, float, dict[str, float]]] = []
@@ -266,23 +275,24 @@ def main() -> None:
     try:
         cluster.start()
         print(f"cluster ready at {cluster.url} (logs in {cluster.workdir})", flush=True)
-        claims = int(sum(connections) * args.seconds * 4) + 500
-        fixture = mixed.prepare(cluster.url, reps=args.reps, claimable=claims)
+        fixture = mixed.prepare(cluster.url, reps=args.reps, claimable=args.claimable)
         load = mixed.Load(cluster.url, fixture)
-        time.sleep(3)                                   # let the set-up's events settle
+        settled = mixed.wait_for_quiet(cluster)       # the set-up's events, all applied
+        print(f"set-up applied by analytics after {settled:.0f} s", flush=True)
         alone = []
         for name in mixed.WEIGHTS:
             before, started = cpu_snapshot(cluster), time.monotonic()
-            result = load.alone(name, args.seconds / 2)
+            result = load.alone(name, max(1, round(args.seconds / 2)))
             elapsed = time.monotonic() - started
             after = cpu_snapshot(cluster)
             costs.append((name, result.rps, {k: (after[k] - before.get(k, 0.0)) / elapsed
                                              for k in after}))
             alone.append(result)
             print(f"alone {name:22s} {result.rps:7.1f}/s p50 {result.p50:7.1f} ms", flush=True)
+            mixed.wait_for_quiet(cluster, quiet_for=1.0)
         levels.append(("alone", alone))
         for n in connections:
-            lag_before = lag_buckets(metrics_port)
+            lag_before = lag_buckets(cluster)
             before, started = cpu_snapshot(cluster), time.monotonic()
             results = load.mixed(n, args.seconds)
             elapsed = time.monotonic() - started
@@ -291,31 +301,33 @@ def main() -> None:
             cpu.append((str(n), rps, {k: (after[k] - before.get(k, 0.0)) / elapsed
                                       for k in after}))
             levels.append((str(n), results))
-            lags.append((f"{n} connections", lag_quantiles(lag_buckets(metrics_port),
+            lags.append((f"{n} connections", lag_quantiles(lag_buckets(cluster),
                                                            lag_before)))
             print(f"{n:>4} connections: {rps:8.1f} req/s, "
                   f"{sum(r.errors for r in results)} errors", flush=True)
             for r in results:
                 print(f"      {r.operation:22s} {r.rps:7.1f}/s p50 {r.p50:7.1f} "
-                      f"p99 {r.p99:7.1f} ms  errors {r.errors}", flush=True)
-            time.sleep(3)
-        lag_before = lag_buckets(metrics_port)
-        time.sleep(5)
-        lags.append(("after the run", lag_quantiles(lag_buckets(metrics_port), lag_before)))
+                      f"p99 {r.p99:7.1f} ms  errors {r.errors} {r.codes}", flush=True)
+            lag_before = lag_buckets(cluster)
+            drained = mixed.wait_for_quiet(cluster)
+            lags.append((f"backlog after {n} connections (drained in {drained:.0f} s)",
+                         lag_quantiles(lag_buckets(cluster), lag_before)))
         for level, (p50, p99, count) in lags:
             print(f"event lag {level}: p50 ≤ {p50:.0f} ms, p99 ≤ {p99:.0f} ms over {count} "
                   "events", flush=True)
     finally:
         cluster.stop()
-    default = (args.seconds, args.connections, args.reps) == (15.0, "16,64,256", 32)
+    default = (args.seconds, args.connections, args.reps, args.replicas) == (
+        15.0, "16,64,256", 32, "leads=2,analytics=2")
     command = "make bench" if default else (
         f"python -m bench.run --seconds {args.seconds:g} --connections {args.connections} "
-        f"--reps {args.reps}")
+        f"--reps {args.reps} --replicas {args.replicas}")
     for line in cpu_table(costs, lambda name, rps: f"{name} ({rps:.0f}/s)", transpose=True):
         print(line)
     if not args.no_write:
         write_report(command=command, seconds=args.seconds, limits=limits, levels=levels,
-                     cpu=cpu, costs=costs, lags=lags, reps=args.reps)
+                     cpu=cpu, costs=costs, lags=lags, reps=args.reps,
+                     replicas=replicas)
         print("written docs/benchmarks.md")
 
 

@@ -58,8 +58,10 @@ def make_engine(url: str, pool_size: int = 16) -> Engine:
         import psycogreen.eventlet
 
         psycogreen.eventlet.patch_psycopg()
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size // 2,
-                              pool_recycle=1800)
+    # no overflow: a process never holds more than ``pool_size`` connections (its workers
+    # + 2), so replicas × (workers + 2) is all PostgreSQL's max_connections has to cover; a
+    # worker finding the pool empty waits for a connection instead of being refused one
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=0, pool_recycle=1800)
     _ping_when_idle(engine)
     return engine
 
