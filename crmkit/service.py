@@ -7,6 +7,7 @@ import amqp.exceptions
 import kombu.exceptions
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
+from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from crmkit.errors import DomainError
@@ -31,9 +32,26 @@ class _Responder(Responder):
     publisher_cls = _ReplyPublisher
 
 
+#: worker slots RPC requests can never take: event handlers and timers always find one,
+#: so a flood of requests (dashboards, say) cannot starve the events a service applies
+RESERVED_WORKERS = 2
+
+
+class _RpcQueueConsumer(QueueConsumer):
+    """The RPC queue's consumer: prefetch of ``max_workers - RESERVED_WORKERS`` (Nameko's
+    is ``max_workers``, so requests alone could fill the worker pool and every event or timer
+    would wait for one of them to finish)."""
+
+    @property
+    def prefetch_count(self):
+        return max(1, self.container.max_workers - RESERVED_WORKERS)
+
+
 class _RpcConsumer(RpcConsumer):
     """Nameko's RPC consumer (shared by a container's RPC entrypoints), replying without
     publisher confirms."""
+
+    queue_consumer = _RpcQueueConsumer()
 
     def handle_result(self, message, result, exc_info):
         config = self.container.config
