@@ -150,8 +150,9 @@ def section_text(results: list[tuple[Result, int]], sections: dict, command: str
         f"each step runs {seconds:g} s.",
         "",
         "`GET /api/v1/customers/{id}/overview` of one customer with 3 contacts, 10 follow-ups, "
-        "3 plans, 5 opportunities and 3 tickets: one scoped RPC to customers, then the other "
-        "services' sections in parallel (2 s budget each).",
+        "3 plans, 5 opportunities and 3 tickets: one scoped RPC to customers, then one "
+        "`customer_sections` call per other service (sales, service desk, analytics) in "
+        "parallel (2 s budget each); 8 workers per replica.",
         "",
         f"- sections of the view before the load (idle): served: {', '.join(available) or 'none'}",
         f"- unavailable: {', '.join(missing) or 'none'}",
@@ -182,7 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     connections = [int(c) for c in args.connections.split(",")]
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-overview-")), store=args.store,
-                      max_workers=None,
+                      max_workers=8,
                       extra_env={"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
     try:
         cluster.start()

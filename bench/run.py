@@ -164,7 +164,8 @@ def write_report(*, command: str, seconds: float, limits: dict[str, float],
         "# Benchmarks",
         "",
         "Numbers are measured, not estimated. Each section names the command that produced it;",
-        "`make bench` (`python -m bench.run`) writes the first four and leaves the others alone.",
+        "`make bench` (`python -m bench.run`) writes the first three and the event lag and "
+        "leaves the others alone.",
     ]))
     rows = [
         f"- command: `{command}`; commit `{commit}`, {time.strftime('%Y-%m-%d %H:%M %Z')}",
@@ -237,7 +238,8 @@ def write_report(*, command: str, seconds: float, limits: dict[str, float],
         "",
         "| level | events applied | p50 ≤ ms | p99 ≤ ms |",
         "|---|---:|---:|---:|",
-        *[f"| {level} | {n} | {p50:.0f} | {p99:.0f} |" for level, (p50, p99, n) in lags],
+        *[f"| {level} | {n} | {p50:.0f} | {p99:.0f} |" if n else f"| {level} | 0 | — | — |"
+          for level, (p50, p99, n) in lags],
         "",
         "Target of SPEC §7: p99 ≤ 500 ms at the create-lead load; issue 7: a write reflected "
         "within a second under the load of `make bench`.",
