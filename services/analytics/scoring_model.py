@@ -23,11 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from crmkit.scoring import MAX_REASONS, shown_number, sigmoid
+from crmkit.scoring import number as _number
+from crmkit.scoring import reasons as explained
+from crmkit.scoring import text as _text
+
 CATEGORY, NUMERIC = "category", "numeric"
 MIN_CATEGORY_COUNT = 2      # a value seen fewer times gets no column of its own
 MAX_CATEGORIES = 30         # per field, the most frequent values
-REASON_THRESHOLD = 0.05     # |contribution| below this is not worth showing
-MAX_REASONS = 5
 
 
 @dataclass(frozen=True)
@@ -70,18 +73,6 @@ class Model:
 
 
 # -- design matrix -------------------------------------------------------------------------
-
-def _text(value) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _number(value) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return x if math.isfinite(x) and x > 0 else 0.0
-
 
 def column_value(column: Column, row: dict) -> float:
     raw = row.get(column.field)
@@ -180,13 +171,6 @@ def fit_and_measure(kind: str, fields: tuple[Field, ...], samples: list[tuple],
 
 # -- applying and explaining ---------------------------------------------------------------
 
-def sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
 def logit(model: Model, row: dict) -> float:
     return model.intercept + sum(c.coef * column_value(c, row) for c in model.columns)
 
@@ -209,27 +193,18 @@ def _shown(f: Field, raw) -> tuple[str, str]:
         if v is None:
             return "未知", "unknown"
         return str(f.values_zh.get(v, v)), str(f.values_en.get(v, v))
-    x = _number(raw)
-    shown = f"{x:.0f}" if abs(x - round(x)) < 1e-9 or x >= 10 else f"{x:.1f}"
-    return f"{shown}{f.unit_zh}", f"{shown}{(' ' + f.unit_en) if f.unit_en else ''}"
+    return shown_number(raw, f.unit_zh, f.unit_en)
 
 
 def reasons(model: Model, row: dict, limit: int = MAX_REASONS) -> list[dict]:
     """The fields that moved this record's score most, largest push first."""
     by_field = {f.name: f for f in model.fields}
-    found = []
-    for name, value in contributions(model, row).items():
-        if abs(value) < REASON_THRESHOLD:
-            continue
+
+    def describe(name: str) -> tuple[str, str, str, str]:
         f = by_field[name]
-        zh, en = _shown(f, row.get(name))
-        found.append({"feature": name, "value": None if row.get(name) is None
-                      else str(row.get(name)),
-                      "label_zh": f"{f.label_zh}：{zh}", "label_en": f"{f.label_en}: {en}",
-                      "contribution": round(value, 3),
-                      "direction": "up" if value > 0 else "down"})
-    found.sort(key=lambda r: (-abs(r["contribution"]), r["feature"]))
-    return found[:limit]
+        return (f.label_zh, f.label_en, *_shown(f, row.get(name)))
+
+    return explained(contributions(model, row), row, describe, limit)
 
 
 def explain(model: Model, row: dict) -> dict:

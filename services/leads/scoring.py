@@ -35,13 +35,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crmkit import timeutil
 from crmkit.errors import ValidationFailed
 from crmkit.models import UTCDateTime
+from crmkit.scoring import number as _number
+from crmkit.scoring import reasons as explained
+from crmkit.scoring import shown_number, sigmoid
+from crmkit.scoring import text as _text
 from services.leads.domain import rules
 from services.leads.models import Base, FollowUp, Lead
 
 MODEL_PUBLISHED = ("analytics", "scoring.lead_model_published")
 BATCH = int(os.environ.get("LEADS_RESCORE_BATCH") or 500)
 RESCORE_INTERVAL = float(os.environ.get("LEADS_RESCORE_INTERVAL") or 60)
-THRESHOLD, MAX_REASONS = 0.05, 5
 DAY = 86400.0
 
 
@@ -58,18 +61,6 @@ class LeadScoringModel(Base):
 
 
 # -- pure: features, score, reasons --------------------------------------------------------
-
-def _text(value) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _number(value) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return x if math.isfinite(x) and x > 0 else 0.0
-
 
 def features(lead, follow_ups: int, now: datetime) -> dict:
     """The model's fields for ``lead`` (a row or anything with its attributes) as of now."""
@@ -88,13 +79,6 @@ def _x(feature: dict, row: dict) -> float:
         / float(feature["scale"] or 1.0)
 
 
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
 def _shown(payload: dict, field: str, row: dict) -> tuple[str, str]:
     raw = row.get(field)
     kinds = {f["field"]: f for f in payload.get("features", [])}
@@ -106,10 +90,7 @@ def _shown(payload: dict, field: str, row: dict) -> tuple[str, str]:
                       if f["field"] == field and f.get("value") == v), None)
         return (str(match.get("value_zh") or v), str(match.get("value_en") or v)) \
             if match else (v, v)
-    x = _number(raw)
-    shown = f"{x:.0f}" if abs(x - round(x)) < 1e-9 or x >= 10 else f"{x:.1f}"
-    unit_zh, unit_en = kinds[field].get("unit_zh", ""), kinds[field].get("unit_en", "")
-    return f"{shown}{unit_zh}", f"{shown}{(' ' + unit_en) if unit_en else ''}"
+    return shown_number(raw, kinds[field].get("unit_zh", ""), kinds[field].get("unit_en", ""))
 
 
 def apply(payload: dict, row: dict) -> tuple[int, list[dict]]:
@@ -122,20 +103,13 @@ def apply(payload: dict, row: dict) -> tuple[int, list[dict]]:
         parts[f["field"]] = parts.get(f["field"], 0.0) + float(f["coef"]) * (x - float(f["mean"]))
     labels = {f["field"]: f for f in payload.get("fields", [])} | {
         f["field"]: f for f in payload["features"]}
-    reasons = []
-    for name, value in parts.items():
-        if abs(value) < THRESHOLD:
-            continue
-        zh, en = _shown(payload, name, row)
+
+    def describe(name: str) -> tuple[str, str, str, str]:
         label = labels.get(name, {})
-        reasons.append({"feature": name, "value": None if row.get(name) is None
-                        else str(row.get(name)),
-                        "label_zh": f"{label.get('label_zh', name)}：{zh}",
-                        "label_en": f"{label.get('label_en', name)}: {en}",
-                        "contribution": round(value, 3),
-                        "direction": "up" if value > 0 else "down"})
-    reasons.sort(key=lambda r: (-abs(r["contribution"]), r["feature"]))
-    return int(round(100 * _sigmoid(z))), reasons[:MAX_REASONS]
+        return (label.get("label_zh", name), label.get("label_en", name),
+                *_shown(payload, name, row))
+
+    return int(round(100 * sigmoid(z))), explained(parts, row, describe)
 
 
 def check_payload(data: dict) -> dict:
