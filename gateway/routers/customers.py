@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 
 from crmkit.errors import DomainError
+from crmkit.sections import unavailable
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.permissions import PERMISSIONS, allowed
@@ -341,10 +342,6 @@ OVERVIEW_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 OVERVIEW_TIMEOUT = 2.0
 
 
-def _unavailable(code: str, message: str) -> dict:
-    return {"available": False, "error": {"code": code, "message": message}}
-
-
 async def _sections(rpc, principal: dict, service: str, names: list[str],
                     customer_id: str) -> dict[str, dict]:
     """One service's sections; when the call itself fails, all of them say why."""
@@ -354,14 +351,14 @@ async def _sections(rpc, principal: dict, service: str, names: list[str],
                                     timeout=OVERVIEW_TIMEOUT, customer_id=customer_id,
                                     sections=names)
     except DomainError as exc:
-        failed = _unavailable(exc.code, exc.message)
+        failed = unavailable(exc.code, exc.message)
     except TimeoutError:
-        failed = _unavailable("service_timeout",
+        failed = unavailable("service_timeout",
                               f"{service} did not answer within {OVERVIEW_TIMEOUT:g} s")
     except Exception as exc:  # noqa: BLE001 - one service failing never fails the view
-        failed = _unavailable("internal_error", type(exc).__name__)
+        failed = unavailable("internal_error", type(exc).__name__)
     else:
-        return {name: answer.get(name) or _unavailable("internal_error", "no answer")
+        return {name: answer.get(name) or unavailable("internal_error", "no answer")
                 for name in names}
     return {name: failed for name in names}
 
@@ -382,7 +379,7 @@ async def overview(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
     for name, (service, permissions) in OVERVIEW_SECTIONS.items():
         permission = next((p for p in permissions if p in PERMISSIONS), None)
         if permission is not None and not allowed(user.role, permission):
-            sections[name] = _unavailable("forbidden",
+            sections[name] = unavailable("forbidden",
                                           f"the {user.role} role may not see {name}")
             continue
         wanted.setdefault(service, []).append(name)
