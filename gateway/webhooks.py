@@ -136,26 +136,31 @@ def list_webhooks(session: Session, *, cursor: str | None, limit: int
     return page(list(session.scalars(stmt)), limit)
 
 
+def _active(session: Session) -> Iterable[Webhook]:
+    return session.scalars(select(Webhook).where(Webhook.active.is_(True)))
+
+
+def _wants(events: list[str] | None, filters: dict | None, envelope: dict[str, Any]) -> bool:
+    """Does a subscription to ``events`` with ``filters`` want this event?"""
+    return (type_matches(events or [], envelope["type"])
+            and filters_match(filters or {}, envelope.get("data") or {}))
+
+
 def active_subscriptions(session: Session) -> list[tuple[list[str], dict]]:
     """(event patterns, filters) of every active webhook."""
-    return [(list(w.events or []), dict(w.filters or {})) for w in
-            session.scalars(select(Webhook).where(Webhook.active.is_(True)))]
+    return [(list(w.events or []), dict(w.filters or {})) for w in _active(session)]
 
 
 def wanted(subscriptions: list[tuple[list[str], dict]], envelope: dict[str, Any]) -> bool:
     """Does any of these subscriptions want this event?"""
-    data = envelope.get("data") or {}
-    return any(type_matches(events, envelope["type"]) and filters_match(filters, data)
-               for events, filters in subscriptions)
+    return any(_wants(events, filters, envelope) for events, filters in subscriptions)
 
 
 def enqueue(session: Session, envelope: dict[str, Any]) -> int:
     """Insert a delivery for each matching active subscription; the number inserted."""
-    data = envelope.get("data") or {}
     added = 0
-    for webhook in session.scalars(select(Webhook).where(Webhook.active.is_(True))):
-        if not (type_matches(webhook.events, envelope["type"])
-                and filters_match(webhook.filters or {}, data)):
+    for webhook in _active(session):
+        if not _wants(webhook.events, webhook.filters, envelope):
             continue
         exists = session.scalar(select(WebhookDelivery.id).where(
             WebhookDelivery.webhook_id == webhook.id,
