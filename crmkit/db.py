@@ -12,6 +12,8 @@ SQLite (the default) and PostgreSQL run the same code:
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from time import monotonic
 
@@ -126,6 +128,92 @@ def database_unavailable(exc: BaseException) -> bool:
     if code is None:  # libpq's own failures (refused, dropped) carry no SQLSTATE, base class
         return type(exc.orig).__name__ in ("OperationalError", "InterfaceError")
     return code.startswith(_UNAVAILABLE_PGCODES)
+
+
+_INSERTS: dict[tuple, tuple[str, list]] = {}
+
+
+def insert_many(session, table: sa.Table, rows: list[dict]) -> None:
+    """INSERT ``rows`` (dicts with the same keys: column names) into ``table`` in the
+    session's transaction, as one statement.
+
+    PostgreSQL: ``INSERT … SELECT * FROM unnest(<one array per column>)``, each value through
+    its column type's own bind processing (what an executemany would send) and each array
+    sent as one array literal (``_array_literal``): a fraction of the client and server CPU
+    of an executemany of wide rows. Elsewhere (SQLite): an executemany.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    columns = tuple(rows[0])
+    key = (table, columns, dialect)
+    if key not in _INSERTS:
+        quote = dialect.identifier_preparer.quote
+        casts = ", ".join(f"CAST(%s AS {table.c[c].type.compile(dialect)}[])" for c in columns)
+        _INSERTS[key] = (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+                         f"SELECT * FROM unnest({casts})",
+                         [table.c[c].type.bind_processor(dialect) for c in columns])
+    sql, processors = _INSERTS[key]
+    arrays = []
+    for column, process in zip(columns, processors, strict=True):
+        values = [row[column] for row in rows]
+        if process is not None:
+            values = _processed(process, values)
+        arrays.append(_array_literal(values))
+    session.connection().exec_driver_sql(sql, tuple(arrays))
+
+
+def _processed(process, values: list) -> list:
+    """``process`` of each value, once per distinct object (a batch's rows share their
+    timestamps and often more)."""
+    done: dict[int, object] = {}
+    out = []
+    for value in values:
+        key = id(value)
+        if key not in done:
+            done[key] = process(value)
+        out.append(done[key])
+    return out
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _array_element(value) -> str:
+    if value is None:
+        return "NULL"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return _quoted(value.isoformat())
+    if isinstance(value, str):
+        return _quoted(value)
+    raise TypeError(type(value).__name__)
+
+
+def _array_literal(values: list) -> str | list:
+    """The PostgreSQL array literal of ``values`` (``{"a","b",NULL}``), which psycopg2 sends
+    as one quoted string instead of adapting every element; values of another type are left
+    to psycopg2 (the list itself)."""
+    if {type(v) for v in values} <= {str, type(None)}:        # text: the common column
+        return "{" + ",".join("NULL" if v is None else _quoted(v) for v in values) + "}"
+    rendered: dict[int, str] = {}
+    out = []
+    try:
+        for value in values:
+            key = id(value)
+            if key not in rendered:
+                rendered[key] = _array_element(value)
+            out.append(rendered[key])
+    except TypeError:
+        return values
+    return "{" + ",".join(out) + "}"
 
 
 def kit_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:

@@ -37,12 +37,15 @@ ATTEMPTS_HEADER = "x-crm-attempts"
 
 
 def envelope(event_type: str, data: dict, *, source: str, actor_id: str | None = None,
-             correlation_id: str | None = None, version: int = 1) -> dict:
+             correlation_id: str | None = None, version: int = 1, event_id: str | None = None,
+             occurred_at: str | None = None) -> dict:
+    """``event_id`` and ``occurred_at`` (ISO 8601): given when many events are made at
+    once; by default a new id and now."""
     return {
-        "id": new_id(),
+        "id": event_id or new_id(),
         "type": event_type,
         "version": version,
-        "occurred_at": timeutil.iso(timeutil.now()),
+        "occurred_at": occurred_at or timeutil.iso(timeutil.now()),
         "source": source,
         "actor_id": actor_id,
         "correlation_id": correlation_id,

@@ -114,10 +114,20 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self._wake = threading.Event()
         self._stopped = False
+        self._held_until = 0.0
 
     def kick(self) -> None:
-        """Called after a commit that wrote events: relay them now rather than at the next poll."""
+        """Called after a commit that wrote events: relay them now rather than at the next
+        poll (and end a hold)."""
+        self._held_until = 0.0
         self._wake.set()
+
+    def hold(self, seconds: float) -> None:
+        """Publish nothing for the next ``seconds`` (a later hold or a kick replaces it):
+        a bulk write in progress (``UnitOfWork.hold_relay``) asks it of its own process so
+        that relaying its events does not compete with it for the CPU. Nothing is lost or
+        reordered: the events wait in the outbox and go out in id order afterwards."""
+        self._held_until = time.monotonic() + seconds
 
     def stop(self) -> None:
         self._stopped = True
@@ -126,6 +136,11 @@ class OutboxRelay:
     def run(self) -> None:
         backoff = 0.5
         while not self._stopped:
+            held = self._held_until - time.monotonic()
+            if held > 0:
+                self._wake.wait(held)
+                self._wake.clear()
+                continue
             try:
                 sent = self.relay_once()
                 backoff = 0.5

@@ -18,6 +18,7 @@ import sys  # noqa: E402
 
 from nameko.runners import ServiceRunner  # noqa: E402
 
+from crmkit import topology  # noqa: E402
 from crmkit.config import ServiceSettings  # noqa: E402
 from crmkit.logging import setup_logging  # noqa: E402
 
@@ -30,6 +31,17 @@ def load(path: str):
     return getattr(module, attr)
 
 
+def declare_topology(config: dict) -> None:
+    """Every service's event queues, before this one can publish (``crmkit.topology``).
+    A broker that is not there yet is this container's problem too: it will wait for it."""
+    from services import SERVICES
+
+    try:
+        topology.declare([load(path) for path in SERVICES.values()], config)
+    except Exception as exc:  # noqa: BLE001 - the container's own start reports the broker
+        log.warning("event topology not declared", extra={"error": repr(exc)[:200]})
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m crmkit.runner package.module:ServiceClass", file=sys.stderr)
@@ -37,7 +49,9 @@ def main(argv: list[str]) -> int:
     service_cls = load(argv[1])
     settings = ServiceSettings.from_env(service_cls.name)
     setup_logging(service_cls.name)
-    runner = ServiceRunner(settings.nameko_config())
+    config = settings.nameko_config()
+    declare_topology(config)
+    runner = ServiceRunner(config)
     runner.add_service(service_cls)
 
     def shutdown(signum, _frame):

@@ -17,12 +17,17 @@ _COMPANY_SUFFIXES = (
     "inc.", "inc", "llc", "corp.", "corp", "co.",
 )
 _PUNCT = re.compile(r"[\s\.,，。·\-_()（）\[\]【】'\"“”&/]+")
+# the suffixes as they appear once punctuation and spaces are gone (computed once: the import
+# normalises a company name per row)
+_COMPACT_SUFFIXES = tuple(_PUNCT.sub("", suffix) for suffix in _COMPANY_SUFFIXES)
 
 
 def normalize_phone(phone: str | None) -> str | None:
     if not phone:
         return None
-    digits = "".join(ch for ch in unicodedata.normalize("NFKC", phone) if ch.isdigit())
+    # NFKC folds full-width digits; it leaves ASCII as it is
+    folded = phone if phone.isascii() else unicodedata.normalize("NFKC", phone)
+    digits = "".join(filter(str.isdigit, folded))
     if phone.strip().startswith(("+", "＋")) and digits.startswith("86") and len(digits) > 11:
         digits = digits[2:]
     elif digits.startswith("0086"):
@@ -35,7 +40,8 @@ def normalize_phone(phone: str | None) -> str | None:
 def normalize_email(email: str | None) -> str | None:
     if not email:
         return None
-    return unicodedata.normalize("NFKC", email).strip().lower() or None
+    folded = email if email.isascii() else unicodedata.normalize("NFKC", email)
+    return folded.strip().lower() or None
 
 
 def normalize_company(name: str | None) -> str | None:
@@ -43,11 +49,10 @@ def normalize_company(name: str | None) -> str | None:
         return None
     text = unicodedata.normalize("NFKC", name).lower()
     text = _PUNCT.sub("", text)
-    changed = True
+    changed = text.endswith(_COMPACT_SUFFIXES)
     while changed:
         changed = False
-        for suffix in _COMPANY_SUFFIXES:
-            compact = _PUNCT.sub("", suffix)
+        for compact in _COMPACT_SUFFIXES:
             if text.endswith(compact) and len(text) > len(compact):
                 text = text[: -len(compact)]
                 changed = True

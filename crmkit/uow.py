@@ -27,15 +27,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmkit import timeutil
-from crmkit.db import database_unavailable, kit_tables, make_engine, migrate
+from crmkit.db import database_unavailable, insert_many, kit_tables, make_engine, migrate
 from crmkit.errors import ServiceUnavailable
 from crmkit.events import envelope
-from crmkit.ids import new_id
+from crmkit.ids import new_id, new_ids
 from crmkit.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -52,12 +51,39 @@ class UnitOfWork:
         self.correlation_id = correlation_id
         self.session = Session(store.engine, expire_on_commit=False, autoflush=True)
         self.events: list[dict] = []
+        self.relay_hold = 0.0
 
     def emit(self, event_type: str, data: dict, version: int = 1) -> dict:
         env = envelope(event_type, data, source=self.store.service, actor_id=self.actor_id,
                        correlation_id=self.correlation_id, version=version)
         self.events.append(env)
         return env
+
+    def emit_many(self, event_type: str, datas: list[dict], version: int = 1) -> None:
+        """``emit`` for many events of one type at once (a bulk write): one clock read and
+        one batch of ids for all of them."""
+        occurred_at = timeutil.iso(timeutil.now())
+        for event_id, data in zip(new_ids(len(datas)), datas, strict=True):
+            self.events.append(envelope(
+                event_type, data, source=self.store.service, actor_id=self.actor_id,
+                correlation_id=self.correlation_id, version=version, event_id=event_id,
+                occurred_at=occurred_at))
+
+    def snapshot(self) -> None:
+        """Every read of this unit sees one snapshot of the database: an answer made of
+        several queries (a page and its total) never mixes states. PostgreSQL: the unit's
+        transaction runs REPEATABLE READ (reverted when the connection goes back to the
+        pool); SQLite's transactions already read one snapshot. Call it before the unit's
+        first statement; meant for read-only units (a concurrent write would fail them)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+    def hold_relay(self, seconds: float) -> None:
+        """After this unit commits, let this process's outbox relay wait up to ``seconds``
+        instead of relaying at once (``OutboxRelay.hold``): a bulk write whose next part is
+        on its way (a CSV import's next batch) keeps the machine for itself, and its events
+        follow, in order, when it is done."""
+        self.relay_hold = max(self.relay_hold, seconds)
 
     def first_delivery(self, event: dict, consumer: str) -> bool:
         """True the first time ``consumer`` sees ``event['id']``; records it in this unit."""
@@ -71,15 +97,30 @@ class UnitOfWork:
             raise DuplicateDelivery(event["id"]) from exc
         return inserted == 1
 
+    def first_deliveries(self, events: list[dict], consumer: str) -> set[str]:
+        """The ids among ``events`` that ``consumer`` has not seen before, recorded in this
+        unit: ``first_delivery`` for a whole batch in one statement (an id twice in the
+        batch is new at most once)."""
+        if not events:
+            return set()
+        if self.store.inbox_insert_many is None:       # SQLite: one statement per event
+            return {e["id"] for e in events if self.first_delivery(e, consumer)}
+        rows = self.session.execute(self.store.inbox_insert_many, {
+            "ids": [e["id"] for e in events], "types": [e["type"] for e in events],
+            "consumer": consumer, "applied_at": timeutil.now()})
+        return {row[0] for row in rows}
+
     def commit(self) -> None:
         if self.events:
             now = timeutil.now()
-            self.session.execute(sa.insert(self.store.outbox), [
+            insert_many(self.session, self.store.outbox, [
                 {"event_id": e["id"], "type": e["type"], "payload": json.dumps(e, default=str),
                  "created_at": now}
                 for e in self.events])
         self.session.commit()
-        if self.events:
+        if self.relay_hold > 0:
+            self.store.hold_relay(self.relay_hold)
+        elif self.events:
             self.store.kick_relay()
 
     def __enter__(self) -> UnitOfWork:
@@ -121,10 +162,20 @@ class Store:
         self.engine = make_engine(database_url, pool_size)
         self.outbox = metadata.tables["outbox"]
         self.inbox = metadata.tables["inbox"]
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
-                  else sqlite.insert)(self.inbox)
-        self.inbox_insert = insert.on_conflict_do_nothing(
-            index_elements=["event_id", "consumer"])
+        # plain SQL, compiled once: SQLAlchemy cannot cache its ON CONFLICT constructs, and
+        # compiling the statement again for every consumed event cost more than running it
+        applied_at = sa.bindparam("applied_at", type_=self.inbox.c.applied_at.type)
+        self.inbox_insert = sa.text(
+            "INSERT INTO inbox (event_id, consumer, event_type, applied_at) "
+            "VALUES (:event_id, :consumer, :event_type, :applied_at) "
+            "ON CONFLICT (event_id, consumer) DO NOTHING").bindparams(applied_at)
+        self.inbox_insert_many = sa.text(
+            "INSERT INTO inbox (event_id, consumer, event_type, applied_at) "
+            "SELECT u.event_id, :consumer, u.event_type, :applied_at "
+            "FROM unnest(CAST(:ids AS varchar[]), CAST(:types AS varchar[])) "
+            "AS u(event_id, event_type) "
+            "ON CONFLICT (event_id, consumer) DO NOTHING RETURNING event_id"
+        ).bindparams(applied_at) if self.engine.dialect.name == "postgresql" else None
         self.migrations = migrations
         self.relay = OutboxRelay(service, self.engine, self.outbox, amqp_uri,
                                  batch_size=batch) if relay else None
@@ -135,6 +186,10 @@ class Store:
     def kick_relay(self) -> None:
         if self.relay is not None:
             self.relay.kick()
+
+    def hold_relay(self, seconds: float) -> None:
+        if self.relay is not None:
+            self.relay.hold(seconds)
 
     def unit(self, actor_id: str | None = None, correlation_id: str | None = None) -> UnitOfWork:
         return UnitOfWork(self, actor_id, correlation_id or new_id())

@@ -53,6 +53,51 @@ def test_inbox_applies_an_event_once(leads_store):
         assert uow.first_delivery(event, "leads.other") is True
 
 
+def test_inbox_takes_a_batch_in_one_go(leads_store):
+    """``first_deliveries``: the new ids of a batch, an id repeated inside it new once, ids
+    seen before (in an earlier unit) not new; rolled back with its unit."""
+    seen = {"id": "e-seen", "type": "lead.created"}
+    with leads_store.unit() as uow:
+        assert uow.first_delivery(seen, "leads.batch") is True
+    batch = [{"id": "e-1", "type": "lead.created"}, seen, {"id": "e-2", "type": "lead.claimed"},
+             {"id": "e-1", "type": "lead.created"}]
+    with leads_store.unit() as uow:
+        assert uow.first_deliveries(batch, "leads.batch") == {"e-1", "e-2"}
+        assert uow.first_deliveries(batch, "leads.batch") == set()
+        assert uow.first_deliveries(batch, "leads.other") == {"e-1", "e-2", "e-seen"}
+        assert uow.first_deliveries([], "leads.batch") == set()
+    failed = [{"id": "e-3", "type": "lead.created"}]
+    try:
+        with leads_store.unit() as uow:
+            assert uow.first_deliveries(failed, "leads.batch") == {"e-3"}
+            raise RuntimeError("handler failed")
+    except RuntimeError:
+        pass
+    with leads_store.unit() as uow:
+        assert uow.first_deliveries(failed, "leads.batch") == {"e-3"}
+        rows = uow.session.execute(sa.text(
+            "SELECT event_type FROM inbox WHERE event_id = 'e-2'")).scalars().all()
+        assert rows == ["lead.claimed", "lead.claimed"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_snapshot_unit_reads_one_state_of_the_database(leads_store):
+    """``snapshot()``: a lead committed by another unit between two reads of a snapshot unit
+    is not seen by the second read (READ COMMITTED would see it). PostgreSQL only: the
+    SQLite store has one connection, so no second unit can write meanwhile."""
+    def count(uow):
+        return uow.session.execute(sa.text("SELECT count(*) FROM leads")).scalar_one()
+
+    with leads_store.unit() as reader:
+        reader.snapshot()
+        before = count(reader)
+        with leads_store.unit(actor_id="rep1") as writer:
+            handlers.create_lead(writer, REP, {"name": f"快照{uuid.uuid4().hex[:6]}"})
+        assert count(reader) == before
+    with leads_store.unit() as reader:
+        assert count(reader) == before + 1
+
+
 def test_duplicate_lead_is_refused_with_the_existing_id(leads_store):
     with leads_store.unit() as uow:
         first = handlers.create_lead(uow, REP, {"name": "李娜", "phone": "+86-139-1234-5678"})

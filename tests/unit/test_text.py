@@ -41,3 +41,42 @@ def test_company_names_that_are_the_same(a, b):
 def test_different_companies_stay_different():
     assert normalize_company("上海星辰科技有限公司") != normalize_company("上海星河科技有限公司")
     assert normalize_company("有限公司")  # never normalised to nothing
+
+
+def _company_as_first_written(name):
+    """normalize_company before its suffixes were compacted once (the reference)."""
+    import re
+    import unicodedata
+
+    from crmkit.text import _COMPANY_SUFFIXES, _PUNCT
+
+    if not name:
+        return None
+    text = _PUNCT.sub("", unicodedata.normalize("NFKC", name).lower())
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _COMPANY_SUFFIXES:
+            compact = re.sub(_PUNCT, "", suffix)
+            if text.endswith(compact) and len(text) > len(compact):
+                text = text[: -len(compact)]
+                changed = True
+    return text or None
+
+
+def test_company_normalisation_is_unchanged_by_the_precomputed_suffixes():
+    import random
+
+    from crmkit.text import _COMPANY_SUFFIXES
+
+    rng = random.Random(5)
+    stems = ["上海星辰科技", "Huawei Technologies", "（北京）百度", "ACME", "", " ", "集团",
+             "有限", "Co", "ltd"]
+    names = [*_COMPANY_SUFFIXES, "有限公司有限公司", "Inc. Co., Ltd.", None, ""]
+    for _ in range(3000):
+        tail = " ".join(rng.choice(_COMPANY_SUFFIXES).upper() if rng.random() < 0.3
+                        else rng.choice(_COMPANY_SUFFIXES)
+                        for _ in range(rng.randrange(0, 4)))
+        names.append(rng.choice(stems) + rng.choice(["", " ", ", ", "-"]) + tail)
+    for name in names:
+        assert normalize_company(name) == _company_as_first_written(name), name
