@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from crmkit import timeutil
-from crmkit.errors import Conflict, NotFound, ValidationFailed
+from crmkit.errors import Conflict, DomainError, NotFound, ValidationFailed
 from crmkit.ids import new_id
 from crmkit.pagination import paginate
 from crmkit.principal import Principal
@@ -20,7 +20,7 @@ from crmkit.text import normalize_company, normalize_email, normalize_phone
 from crmkit.uow import UnitOfWork
 from crmkit.validation import page_limit, parse
 from services.leads import campaigns, events, scoring
-from services.leads.domain import importing, rules
+from services.leads.domain import rules
 from services.leads.models import (
     FollowUp,
     Lead,
@@ -197,37 +197,196 @@ def _duplicate_of(session, phone: str | None, email: str | None, company: str | 
     return session.execute(sa.select(Lead).where(sa.or_(*conditions)).limit(1)).scalar_one_or_none()
 
 
+def _duplicate(existing_id: str) -> Conflict:
+    return Conflict("duplicate_lead", "a lead with the same phone, email or company exists",
+                    {"existing_id": existing_id})
+
+
+class _NewLead:
+    """A create request checked against everything but the other leads: its spec, its pool's
+    rules and its normalised keys (what duplicate detection compares)."""
+
+    def __init__(self, session, principal: Principal, data: dict,
+                 pools: dict[str, rules.PoolRules] | None = None):
+        principal.require_role("admin", "manager", "sales", "service")
+        self.principal = principal
+        self.spec = spec = parse(LeadCreate, data)
+        if pools is not None and spec.pool in pools:
+            self.limits = pools[spec.pool]
+        else:
+            self.limits = pool_rules(session, spec.pool)  # unknown pool -> 404
+            if pools is not None:
+                pools[spec.pool] = self.limits
+        require_pool_worker(session, principal, spec.pool)
+        self.phone, self.email = normalize_phone(spec.phone), normalize_email(spec.email)
+        self.company = normalize_company(spec.company)
+        if spec.owner_id is not None and spec.owner_id != principal.user_id:
+            principal.require_role("admin", "manager")
+
+    def keys(self) -> list[tuple]:
+        """What makes another lead a duplicate of this one: the same phone, the same
+        e-mail, or the same company and name."""
+        found = []
+        if self.phone:
+            found.append(("phone", self.phone))
+        if self.email:
+            found.append(("email", self.email))
+        if self.company:
+            found.append(("company", self.company, self.spec.name))
+        return found
+
+    def build(self, session, now: datetime) -> Lead:
+        spec, owner = self.spec, self.spec.owner_id
+        lead = Lead(**spec.model_dump(exclude={"owner_id"}), owner_id=owner,
+                    phone_norm=self.phone, email_norm=self.email, company_norm=self.company,
+                    locked=False, created_by=self.principal.user_id, created_at=now,
+                    updated_at=now)
+        if owner is not None:
+            lead.claimed_at = now
+            if lead.status == "new":
+                lead.status = "following"
+            _set_deadlines(lead, self.limits)
+        scoring.score_lead(session, lead, now, follow_ups=0)   # part of the INSERT
+        return lead
+
+
 def create_lead(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
-    principal.require_role("admin", "manager", "sales", "service")
-    spec = parse(LeadCreate, data)
+    """One create: a batch of one (``create_leads``), so both answer alike."""
+    answer, = create_leads(uow, [(principal, None, data)])
+    if isinstance(answer, DomainError):
+        raise answer
+    return answer
+
+
+def create_leads(uow: UnitOfWork, items: list[tuple[Principal, str | None, dict]]
+                 ) -> list[dict | DomainError]:
+    """Several creates in one transaction (the gateway coalesces concurrent ``POST /leads``).
+
+    ``items``: (caller, correlation id, request body). Each answer is the created lead or
+    the domain error its request alone would have got; a later item that duplicates an
+    earlier one of the batch is a 409 naming it, exactly as if they had come one after the
+    other. One query finds the store's duplicates of the whole batch, one INSERT writes its
+    leads, one its action rows, one its events; each event carries its own caller and
+    correlation id."""
     session = uow.session
-    limits = pool_rules(session, spec.pool)  # unknown pool -> 404
-    require_pool_worker(session, principal, spec.pool)
-    phone, email = normalize_phone(spec.phone), normalize_email(spec.email)
-    company = normalize_company(spec.company)
-    duplicate = _duplicate_of(session, phone, email, company, spec.name)
-    if duplicate is not None:
-        raise Conflict("duplicate_lead", "a lead with the same phone, email or company exists",
-                       {"existing_id": duplicate.id})
-    campaigns.require_campaign(session, spec.campaign_id)  # unknown -> 422
+    answers: list[dict | DomainError] = []
+    checked: list[tuple[int, _NewLead]] = []
+    pools: dict[str, rules.PoolRules] = {}
+    known_campaigns: set[str] = set()
+    for principal, _cid, data in items:
+        try:
+            new = _NewLead(session, principal, data, pools)
+            campaign = new.spec.campaign_id
+            if campaign is not None and str(campaign) not in known_campaigns:
+                campaigns.require_campaign(session, campaign)   # unknown -> 422
+                known_campaigns.add(str(campaign))
+        except DomainError as exc:
+            answers.append(exc)
+            continue
+        checked.append((len(answers), new))
+        answers.append({})
+    taken = taken_keys(session, [key for _, new in checked for key in new.keys()])
     now = timeutil.now()
-    owner = spec.owner_id
-    if owner is not None and owner != principal.user_id:
-        principal.require_role("admin", "manager")
-    lead = Lead(**spec.model_dump(exclude={"owner_id"}), owner_id=owner,
-                phone_norm=phone, email_norm=email, company_norm=company, locked=False,
-                created_by=principal.user_id, created_at=now, updated_at=now)
-    if owner is not None:
-        lead.claimed_at = now
-        if lead.status == "new":
-            lead.status = "following"
-        _set_deadlines(lead, limits)
-    scoring.score_lead(session, lead, now, follow_ups=0)   # part of the INSERT below
-    session.add(lead)
+    created: list[tuple[int, Lead, tuple[Principal, str | None, dict]]] = []
+    for index, new in checked:
+        keys = new.keys()
+        existing = next((taken[k] for k in keys if k in taken), None)
+        if existing is not None:
+            answers[index] = _duplicate(existing)
+            continue
+        lead = new.build(session, now)
+        lead.id = lead.id or new_id()
+        for key in keys:
+            taken[key] = lead.id
+        created.append((index, lead, items[index]))
+    session.add_all([lead for _, lead, _ in created])
     session.flush()
-    _log(uow, lead.id, "created", "owner_id", None, owner, at=now)
-    uow.emit(events.LEAD_CREATED, events.lead_summary(lead))
-    return dump_lead(lead)
+    for index, lead, (principal, cid, _data) in created:
+        uow.actor_id, uow.correlation_id = principal.user_id, cid or uow.correlation_id
+        _log(uow, lead.id, "created", "owner_id", None, lead.owner_id, at=now)
+        uow.emit(events.LEAD_CREATED, events.lead_summary(lead))
+        answers[index] = dump_lead(lead)
+    return answers
+
+
+#: most creates one ``create_leads`` call may carry
+CREATE_BATCH_MAX = 500
+
+
+def create_batch(items) -> list[tuple[Principal, str | None, dict]]:
+    """The items of a ``create_leads`` call as (caller, correlation id, body); an item
+    without a caller is refused rather than run with the platform's own rights."""
+    if not isinstance(items, list) or not 1 <= len(items) <= CREATE_BATCH_MAX:
+        raise ValidationFailed("validation_error",
+                               f"send 1 to {CREATE_BATCH_MAX} items per call")
+    batch = []
+    for item in items:
+        who = item.get("principal") if isinstance(item, dict) else None
+        if not isinstance(who, dict) or not who.get("user_id"):
+            raise ValidationFailed("validation_error", "every item needs its caller",
+                                   [{"field": "principal", "message": "missing"}])
+        data = item.get("data")
+        batch.append((Principal.from_json(who), item.get("correlation_id"),
+                      data if isinstance(data, dict) else {}))
+    return batch
+
+
+_LOCK_KEYS = sa.text(
+    "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h"
+    " FROM unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS sorted")
+
+
+def _lock_keys(session, keys: list[tuple]) -> None:
+    """PostgreSQL: take a transaction lock per duplicate key (phone, e-mail, company+name)
+    before looking for duplicates, in one sorted order (no deadlock). A concurrent create
+    with one of the same keys — another worker, another replica — waits for this transaction
+    and then finds its lead: two requests for one phone never both succeed."""
+    if keys and session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_KEYS, {"keys": ["\x1f".join(map(str, key)) for key in keys]})
+
+
+# one lead per key, found through the key's own index whatever the size of the batch and the
+# state of the table's statistics: an OR of three IN lists of hundreds of values is planned
+# as a scan of the whole table
+_TAKEN_PG = sa.text(
+    "SELECT 'phone' AS kind, k.v AS value, NULL AS name, l.id "
+    "FROM unnest(CAST(:phones AS text[])) AS k(v) CROSS JOIN LATERAL "
+    "(SELECT id FROM leads WHERE phone_norm = k.v LIMIT 1) AS l "
+    "UNION ALL SELECT 'email', k.v, NULL, l.id "
+    "FROM unnest(CAST(:emails AS text[])) AS k(v) CROSS JOIN LATERAL "
+    "(SELECT id FROM leads WHERE email_norm = k.v LIMIT 1) AS l "
+    "UNION ALL SELECT 'company', k.c, k.n, l.id "
+    "FROM unnest(CAST(:companies AS text[]), CAST(:names AS text[])) AS k(c, n) "
+    "CROSS JOIN LATERAL (SELECT id FROM leads WHERE company_norm = k.c AND name = k.n "
+    "LIMIT 1) AS l")
+
+
+def taken_keys(session, keys: list[tuple]) -> dict[tuple, str]:
+    """Duplicate keys (``_NewLead.keys``) already used by a lead of the store -> that lead's
+    id, the keys locked first (``_lock_keys``): creates and imports both ask here."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    _lock_keys(session, keys)
+    if session.get_bind().dialect.name == "postgresql":
+        companies = [key for key in keys if key[0] == "company"]
+        rows = session.execute(_TAKEN_PG, {
+            "phones": [key[1] for key in keys if key[0] == "phone"],
+            "emails": [key[1] for key in keys if key[0] == "email"],
+            "companies": [key[1] for key in companies], "names": [key[2] for key in companies]})
+        return {(row.kind, row.value, row.name) if row.kind == "company" else
+                (row.kind, row.value): row.id for row in rows}
+    terms = [Lead.phone_norm.in_({key[1] for key in keys if key[0] == "phone"}),
+             Lead.email_norm.in_({key[1] for key in keys if key[0] == "email"}),
+             Lead.company_norm.in_({key[1] for key in keys if key[0] == "company"})]
+    taken: dict[tuple, str] = {}
+    for row in session.execute(sa.select(Lead.id, Lead.phone_norm, Lead.email_norm,
+                                         Lead.company_norm, Lead.name).where(sa.or_(*terms))):
+        for key in (("phone", row.phone_norm), ("email", row.email_norm),
+                    ("company", row.company_norm, row.name)):
+            if key[1] is not None:
+                taken.setdefault(key, row.id)
+    return taken
 
 
 SHORT_QUERY = 3   # pg_trgm finds no trigram in a pattern shorter than this
@@ -770,127 +929,3 @@ def run_return_job(unit: Callable[[], UnitOfWork], pool: str | None = None,
             if len(found) < batch:
                 break
     return {"returned": returned, "warned": warned, "at": timeutil.iso(now)}
-
-
-# -- import ------------------------------------------------------------------------------
-
-IMPORT_BATCH_MAX = 2000
-
-
-def _reject(row: int, reason: str, **extra) -> dict:
-    return {"row": row, "status": "rejected", "reason": reason, **extra}
-
-
-def import_rows(uow: UnitOfWork, principal: Principal, header: list, rows: list,
-                start_row: int = 2, pool: str = "default") -> dict:
-    """Create pool leads from CSV rows (``header`` names the columns, Chinese or English).
-
-    Row numbers count from the file's first line (the header is row 1). Duplicates of the
-    store or of an earlier row of the batch are skipped with the existing id. One bulk
-    INSERT per batch, one ``lead.created`` event per created lead.
-    """
-    principal.require_role("admin", "manager", "sales")
-    if not isinstance(rows, list) or len(rows) > IMPORT_BATCH_MAX:
-        raise ValidationFailed("validation_error",
-                               f"send at most {IMPORT_BATCH_MAX} rows per call")
-    session = uow.session
-    pool_rules(session, pool)
-    require_pool_worker(session, principal, pool)
-    fields = importing.map_header([str(h) for h in header or []])
-    if importing.missing_columns(fields):
-        raise ValidationFailed("missing_columns", "the file needs a 姓名/name column",
-                               [{"field": "header", "message": "no name column"}])
-    raw: list[tuple[int, dict]] = []
-    for offset, values in enumerate(rows):
-        number = int(start_row) + offset
-        values = [("" if v is None else str(v)) for v in (values or [])]
-        if importing.is_blank(values):
-            continue
-        raw.append((number, importing.row_to_fields(fields, values)))
-    # the campaign column holds a campaign's id or its exact name: one query per batch
-    named = campaigns.resolve_many(session, {d["campaign"] for _, d in raw if "campaign" in d})
-    parsed: list[tuple[int, LeadCreate | None, dict | None]] = []
-    for number, data in raw:
-        if "campaign" in data:
-            value = data.pop("campaign")
-            if value not in named:
-                parsed.append((number, None, _reject(
-                    number, "unknown_campaign", errors=[{
-                        "field": "campaign", "message": f"no campaign with id or name "
-                                                        f"{value[:100]!r}"}])))
-                continue
-            data["campaign_id"] = named[value]
-        try:
-            spec = parse(LeadCreate, {**data, "pool": pool})
-        except ValidationFailed as exc:
-            parsed.append((number, None, _reject(number, "invalid", errors=exc.details)))
-            continue
-        parsed.append((number, spec, None))
-    specs = [(n, s) for n, s, _ in parsed if s is not None]
-    phones = {normalize_phone(s.phone) for _, s in specs} - {None}
-    emails = {normalize_email(s.email) for _, s in specs} - {None}
-    companies = {normalize_company(s.company) for _, s in specs} - {None}
-    known: dict[tuple, str] = {}
-    terms = []
-    if phones:
-        terms.append(Lead.phone_norm.in_(phones))
-    if emails:
-        terms.append(Lead.email_norm.in_(emails))
-    if companies:
-        terms.append(Lead.company_norm.in_(companies))
-    if terms:
-        for row in session.execute(sa.select(Lead.id, Lead.phone_norm, Lead.email_norm,
-                                             Lead.company_norm, Lead.name)
-                                   .where(sa.or_(*terms))):
-            for key in _keys(row.phone_norm, row.email_norm, row.company_norm, row.name):
-                known.setdefault(key, row.id)
-    now = timeutil.now()
-    created_rows, report = [], []
-    batch_keys: dict[tuple, str] = {}
-    for number, spec, rejected in parsed:
-        if rejected is not None:
-            report.append(rejected)
-            continue
-        phone, email = normalize_phone(spec.phone), normalize_email(spec.email)
-        company = normalize_company(spec.company)
-        keys = _keys(phone, email, company, spec.name)
-        hit = next((known[k] for k in keys if k in known), None)
-        if hit is not None:
-            report.append({"row": number, "status": "duplicate", "reason": "duplicate_in_store",
-                           "existing_id": hit})
-            continue
-        hit = next((batch_keys[k] for k in keys if k in batch_keys), None)
-        if hit is not None:
-            report.append({"row": number, "status": "duplicate", "reason": "duplicate_in_file",
-                           "existing_id": hit})
-            continue
-        lead_id = new_id()
-        for key in keys:
-            batch_keys[key] = lead_id
-        created_rows.append({
-            **spec.model_dump(exclude={"owner_id"}), "id": lead_id, "owner_id": None,
-            "status": "new", "locked": False, "phone_norm": phone, "email_norm": email,
-            "company_norm": company, "created_by": principal.user_id, "created_at": now,
-            "updated_at": now})
-    if created_rows:
-        session.execute(sa.insert(Lead), created_rows)
-        session.execute(sa.insert(LeadAction), [
-            {"id": new_id(), "lead_id": r["id"], "actor_id": uow.actor_id, "action": "created",
-             "field": "source", "from_value": None, "to_value": r["source"],
-             "reason": "import", "at": now} for r in created_rows])
-        for r in created_rows:
-            uow.emit(events.LEAD_CREATED, {**events.lead_summary(r), "imported": True})
-    duplicates = sum(1 for r in report if r["status"] == "duplicate")
-    return {"created": len(created_rows), "duplicates": duplicates,
-            "rejected": len(report) - duplicates, "rows": report}
-
-
-def _keys(phone, email, company, name) -> list[tuple]:
-    keys = []
-    if phone:
-        keys.append(("phone", phone))
-    if email:
-        keys.append(("email", email))
-    if company:
-        keys.append(("company", company, name))
-    return keys

@@ -1,10 +1,14 @@
 """Input the leads service accepts (validated again here: the gateway is not the only caller)."""
 from __future__ import annotations
 
+import functools
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
+import email_validator
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from crmkit.text import normalize_phone
@@ -31,6 +35,9 @@ class _Input(BaseModel):
 
 
 class LeadCreate(_Input):
+    """A lead to create. ``plain_lead`` below answers like it for the import's rows: keep the
+    two in step (tests/unit/test_leads_import_rows.py compares them)."""
+
     name: str = Field(min_length=1, max_length=100)
     company: str | None = Field(default=None, max_length=200)
     title: str | None = Field(default=None, max_length=100)
@@ -49,6 +56,92 @@ class LeadCreate(_Input):
     @classmethod
     def _phone_has_digits(cls, v: str | None) -> str | None:
         return check_phone(v)
+
+
+#: LeadCreate's text fields → their longest allowed length
+_TEXT_MAX = {"name": 100, "company": 200, "title": 100, "phone": 40, "region": 100,
+             "industry": 100, "notes": 5000}
+_SOURCES = frozenset(Source.__args__)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: an address of ASCII letters, digits, ``_+-`` and dots (no leading, trailing or double dot)
+#: at an ASCII host name: what CRM exports hold, and what ``plain_email`` settles alone
+_PLAIN_EMAIL = re.compile(r"([A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*)"
+                          r"@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+_MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _email_domain(domain: str) -> str | None:
+    """email-validator's normal form of ``domain`` (the part after the @-sign), or None when
+    it refuses it. Once per domain: an import's addresses share a few domains."""
+    try:
+        return email_validator.validate_email(f"x@{domain}", check_deliverability=False).domain
+    except email_validator.EmailNotValidError:
+        return None
+
+
+def plain_email(value: str) -> str | None:
+    """What ``EmailStr`` makes of a plain address, without running email-validator on every
+    row: the local part as written (lower-cased for the RFC 2142 role names, as
+    email-validator does) and the domain as email-validator normalises it. None: not a plain
+    address (IDNA, quoting, a display name, too long, a refused domain ...): ask ``EmailStr``.
+    """
+    match = _PLAIN_EMAIL.fullmatch(value)
+    if match is None or len(value) > 254:
+        return None
+    local, domain = match.groups()
+    normal = _email_domain(domain)
+    if normal is None or normal != domain.lower() or len(local) > 64:
+        return None
+    if local.lower() in _MAILBOX_NAMES:
+        local = local.lower()
+    return f"{local}@{normal}"
+
+
+def plain_lead(data: dict) -> dict | None:
+    """``LeadCreate(**data).model_dump(exclude={"owner_id"})`` for an import row whose values
+    are plainly valid: text already stripped and within its length, a phone of 5–20 digits, a
+    known source, a plain e-mail address, at most 50 tags. None for anything else, which the
+    caller then validates with ``LeadCreate`` itself (so a rejected row gets exactly the
+    messages a create would).
+    """
+    lead = {"name": None, "company": None, "title": None, "phone": None, "email": None,
+            "source": "other", "region": None, "industry": None, "notes": None, "tags": [],
+            "pool": "default", "campaign_id": None}
+    texts = []
+    for key, value in data.items():
+        if key not in lead:
+            if key == "owner_id" and value is not None:
+                return None
+            continue                                          # extra="ignore"
+        if key == "tags":
+            if type(value) is not list or len(value) > 50 or \
+                    any(type(t) is not str or t != t.strip() for t in value):
+                return None
+            texts.extend(value)
+            lead["tags"] = list(value)
+            continue
+        if type(value) is not str or value != value.strip():
+            return None
+        texts.append(value)
+        if key in _TEXT_MAX:
+            if len(value) > _TEXT_MAX[key]:
+                return None
+            if key == "phone" and not 5 <= len(normalize_phone(value) or "") <= 20:
+                return None
+        elif key == "email":
+            value = plain_email(value)
+            if value is None:
+                return None
+        elif key == "source":
+            if value not in _SOURCES:
+                return None
+        elif not 1 <= len(value) <= (64 if key == "pool" else 32):   # pool, campaign_id
+            return None
+        lead[key] = value
+    if not lead["name"] or _SURROGATE.search("".join(texts)):
+        return None
+    return lead
 
 
 class LeadUpdate(_Input):

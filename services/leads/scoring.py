@@ -28,6 +28,7 @@ import math
 import os
 from datetime import datetime
 from time import monotonic
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -203,6 +204,36 @@ def score_lead(session, lead: Lead, now: datetime | None = None, *,
         session.flush()
         follow_ups = _follow_up_counts(session, [lead.id]).get(lead.id, 0)
     _set(lead, *model, follow_ups, now or timeutil.now())
+
+
+#: [the model's payload, {(source, campaign, industry, region): (score, reasons)}] of new
+#: leads under that model (kept across batches: an import's rows repeat a few combinations)
+_new_scores: list = [None, {}]
+
+
+def score_new_rows(session, rows: list[dict], now: datetime) -> None:
+    """Score new open leads given as dicts of their columns (the import's rows) exactly as
+    ``score_lead`` scores a created one (no follow-up, created ``now``): the score then
+    depends only on source, campaign, industry and region, so it is computed once per
+    distinct combination of those (per model)."""
+    model = newest(session, max_age=NEWEST_TTL_SECONDS)
+    if model is None:
+        return
+    version, payload = model
+    if _new_scores[0] is not payload or len(_new_scores[1]) > 10_000:
+        _new_scores[:] = [payload, {}]
+    known = _new_scores[1]
+    for row in rows:
+        if row["status"] in rules.CLOSED:
+            continue
+        key = (row["source"], row["campaign_id"], row["industry"], row["region"])
+        if key not in known:
+            lead = SimpleNamespace(source=row["source"], campaign_id=row["campaign_id"],
+                                   industry=row["industry"], region=row["region"],
+                                   created_at=now, last_follow_up_at=None)
+            known[key] = apply(payload, features(lead, 0, now))
+        row["score"], row["score_reasons"] = known[key]
+        row["score_model_version"], row["scored_at"] = version, now
 
 
 def rescore_batch(session, limit: int = BATCH) -> int:

@@ -1,19 +1,24 @@
 """The leads service (线索 / 公海池): thin Nameko entrypoints over ``handlers``."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import sqlalchemy as sa
+from nameko.exceptions import serialize
 from nameko.timer import timer
 
+from crmkit.errors import DomainError
 from crmkit.events import handles
 from crmkit.gauges import BusinessGauges
 from crmkit.service import ServiceBase, rpc
 from crmkit.uow import Database
-from services.leads import campaigns, events, handlers, scoring
+from services.leads import campaigns, events, handlers, imports, scoring
 from services.leads.domain import rules
 from services.leads.models import Base, Lead
+
+log = logging.getLogger(__name__)
 
 #: seconds between two runs of the return job (every replica runs it; they do not collide)
 RETURN_JOB_INTERVAL = float(os.environ.get("LEADS_RETURN_JOB_INTERVAL", "300"))
@@ -32,6 +37,34 @@ class LeadsService(ServiceBase):
     def create_lead(self, data):
         with self.db.unit() as uow:
             return handlers.create_lead(uow, self.principal, data)
+
+    @rpc
+    def create_leads(self, items):
+        """Concurrent ``POST /leads`` coalesced by the gateway into one call (docs/rpc.md).
+
+        ``items``: ``[{"principal": {...}, "correlation_id": "...", "data": {...}}]``, each
+        the caller and body of one request; answers, in order, ``{"result": lead}`` or
+        ``{"error": <Nameko's serialised error>}``, what that request alone would have got.
+        Only the platform calls it (no principal of its own): the callers travel in the items.
+        """
+        self.principal.require_role("system")
+        batch = handlers.create_batch(items)
+        try:
+            with self.db.unit() as uow:
+                answers = handlers.create_leads(uow, batch)
+        except DomainError:
+            raise                       # the whole unit failed (database down: 503 for all)
+        except Exception:               # noqa: BLE001 - never let one item fail the others
+            log.exception("batch of %d creates failed; creating them one by one", len(batch))
+            answers = []
+            for item in batch:
+                try:
+                    with self.db.unit() as uow:
+                        answers.extend(handlers.create_leads(uow, [item]))
+                except DomainError as exc:
+                    answers.append(exc)
+        return [{"error": serialize(a)} if isinstance(a, DomainError) else {"result": a}
+                for a in answers]
 
     @rpc
     def list_leads(self, scope="all", status=None, source=None, owner_id=None, q=None,
@@ -96,9 +129,10 @@ class LeadsService(ServiceBase):
             return handlers.list_actions(uow, self.principal, lead_id, cursor, limit)
 
     @rpc
-    def import_rows(self, header, rows, start_row=2, pool="default"):
+    def import_rows(self, header, rows, start_row=2, pool="default", final=True):
         with self.db.unit() as uow:
-            return handlers.import_rows(uow, self.principal, header, rows, start_row, pool)
+            return imports.import_rows(uow, self.principal, header, rows, start_row, pool,
+                                       final)
 
     @rpc
     def create_campaign(self, data):
