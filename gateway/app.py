@@ -3,8 +3,8 @@
 Run from the repo root: ``uvicorn gateway.app:app --port 8000``. On startup the lifespan
 migrates the gateway store, creates the first administrator (``CRM_ADMIN_USER`` /
 ``CRM_ADMIN_PASSWORD``), connects Redis, and starts the RPC client and the notification
-consumer (both connect in the background and reconnect by themselves; ``/readyz`` tells when
-they are up).
+consumer and the 360° view cache's invalidation consumer (they connect in the background
+and reconnect by themselves; ``/readyz`` tells when the RPC client is up).
 """
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ from gateway.routers import (
 )
 from gateway.rpc import RpcClient
 from gateway.settings import Settings, get_settings
+from gateway.views import ViewCache, ViewEvents
 from gateway.web import install_web
 from gateway.webhooks import WebhookService
 
@@ -124,12 +125,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     consumer = NotificationConsumer(settings, database, redis)
     if settings.notifications_enabled:
         await consumer.start()
+    views = ViewCache.from_settings(settings)
+    view_events = ViewEvents(settings, views)
+    await view_events.start()   # also with the cache off: see gateway.views
 
     app.state.database = database
     app.state.principals = PrincipalCache(database, settings.principal_cache_seconds)
     app.state.redis = redis
     app.state.rpc = rpc
     app.state.consumer = consumer
+    app.state.views = views
+    app.state.view_events = view_events
     app.state.webhooks = WebhookService(settings, database)
     if settings.webhooks_enabled:
         await app.state.webhooks.start()
@@ -137,6 +143,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.webhooks.close()
+        await view_events.close()
+        await views.close()
         await consumer.close()
         await rpc.close()
         await redis.aclose()

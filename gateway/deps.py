@@ -10,6 +10,8 @@
 ``Db``                 a SQLAlchemy session (sync routes only; committed after the route)
 ``DatabaseDep``        the ``Database``, for ``run_in_threadpool(database.run, fn, ...)``
 ``SettingsDep``        the ``Settings``
+``Views``              the 360° view cache (``gateway.views``): ``await views.changed(id)``
+                       after a write that can change a customer's view
 ``requires(perm)``     route dependency: 403 unless the user's role has the permission
 =====================  ======================================================================
 """
@@ -34,6 +36,7 @@ from gateway.permissions import allowed
 from gateway.rpc import RpcClient
 from gateway.security import decode_access_token
 from gateway.settings import Settings
+from gateway.views import ViewCache
 
 TOKEN_URL = "/api/v1/auth/token"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
@@ -61,6 +64,10 @@ async def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
+async def get_views(request: Request) -> ViewCache:
+    return request.app.state.views
+
+
 def get_db(request: Request) -> Iterator[Session]:
     with request.app.state.database.session() as session:
         yield session
@@ -70,6 +77,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Rpc = Annotated[RpcClient, Depends(get_rpc)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
+Views = Annotated[ViewCache, Depends(get_views)]
 # scope="function": commit before the response is sent, so a client never reads stale data
 Db = Annotated[Session, Depends(get_db, scope="function")]
 

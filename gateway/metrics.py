@@ -1,4 +1,4 @@
-"""Prometheus metrics of the gateway (HTTP, RPC, consumed events, notifications).
+"""Prometheus metrics of the gateway (HTTP, RPC, consumed events, notifications, view cache).
 
 Metrics are module-level objects registered once in the default registry; ``GET /metrics``
 renders that registry. Route labels are route *templates* (``/api/v1/leads/{lead_id}``),
@@ -28,6 +28,9 @@ RPC_ERRORS = Counter(
     "gateway_rpc_errors_total", "RPC calls that failed, by error code",
     ["service", "method", "code"])
 RPC_IN_FLIGHT = Gauge("gateway_rpc_in_flight", "RPC calls waiting for their reply")
+COALESCED_BATCH = Histogram(
+    "gateway_coalesced_batch_size", "Requests carried by one coalesced RPC (gateway.coalesce)",
+    ["service", "method"], buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 
 EVENTS_CONSUMED = Counter(
     "gateway_events_consumed_total", "Events consumed by the notification consumer",
@@ -39,6 +42,16 @@ EVENTS_DEAD_LETTERED = Counter(
 NOTIFICATIONS_CREATED = Counter(
     "gateway_notifications_created_total", "Inbox notifications created", ["type"])
 SSE_CONNECTIONS = Gauge("gateway_sse_connections", "Open notification streams")
+
+VIEW_CACHE_LOOKUPS = Counter(
+    "gateway_view_cache_lookups_total",
+    "360° view cache lookups: hit (served from Redis), miss (computed and kept unless "
+    "partial), bypass (computed without the cache: disabled, Redis failing, odd id)",
+    ["result"])
+VIEW_CACHE_INVALIDATIONS = Counter(
+    "gateway_view_cache_invalidations_total",
+    "Customers whose cached 360° views were invalidated (generation bumped), by source "
+    "(route, event, settle) and outcome (ok, failed)", ["source", "outcome"])
 
 
 def render() -> tuple[bytes, str]:

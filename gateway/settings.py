@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(30, ge=1, le=24 * 60)
     rpc_timeout: float = Field(10.0, gt=0, description="seconds an RPC call may take")
     rpc_exchange: str = "nameko-rpc"
+    lead_create_batch: int = Field(
+        100, ge=1, le=500, description="most POST /leads carried by one coalesced "
+                                        "leads.create_leads call (gateway.coalesce)")
+    lead_create_in_flight: int = Field(
+        4, ge=1, le=64, description="coalesced leads.create_leads calls out at once; "
+                                    "requests beyond wait for the next call")
+    lead_import_batch: int = Field(
+        500, ge=1, le=2000, description="CSV rows per leads.import_rows call (POST "
+                                        "/leads/import). Each row locks up to 3 duplicate "
+                                        "keys in its batch's transaction: PostgreSQL's lock "
+                                        "table (max_locks_per_transaction × max_connections, "
+                                        "6,400 by default) bounds it")
     rpc_probe_after: float = Field(
         1.0, gt=0, description="seconds without a reply after which the gateway checks that "
                                "the service still has a running replica (503 if not)")
@@ -56,6 +68,20 @@ class Settings(BaseSettings):
     notifications_max_retries: int = Field(3, ge=0)
     notifications_retry_delay_ms: int = Field(2000, ge=0)
     notifications_prefetch: int = Field(32, ge=1)
+    # -- the 360° view cache (gateway.views, docs/operations.md) ----------------------------
+    view_cache_enabled: bool = Field(
+        True, description="serve GET /customers/{id}/overview from Redis while nothing "
+                          "changed; off: every view is assembled (invalidation still runs)")
+    view_cache_ttl_seconds: int = Field(
+        60, ge=1, le=3600, description="longest a cached view lives: the bound on staleness "
+                                       "for what no event reports")
+    view_cache_settle_seconds: float = Field(
+        2.0, ge=0, le=60, description="an event's customer is invalidated again this long "
+                                      "after the event, once other consumers applied it")
+    view_cache_redis_timeout: float = Field(
+        1.0, gt=0, le=5, description="seconds a cache read or write may take before the "
+                                     "view is computed without it")
+    view_cache_queue: str = "gateway.views"
     # -- request security (gateway.ratelimit, gateway.idempotency, docs/security.md) --------
     rate_limit_enabled: bool = Field(True, description="token bucket per user / API key / IP")
     rate_limit_per_minute: int = Field(1200, ge=1, description="requests per caller per minute")

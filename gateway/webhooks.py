@@ -58,6 +58,9 @@ LEASE_SECONDS = 60
 # another gateway replica takes effect within this (through this one: at once)
 SUBSCRIPTIONS_TTL = 1.0
 USER_AGENT = "crm-webhooks/1"
+# the queue's bindings are re-derived from the subscriptions this often (a subscription made
+# or ended through another gateway replica: that replica has already changed them)
+BINDINGS_RESYNC_SECONDS = 30.0
 
 
 # -- pure rules ---------------------------------------------------------------------------
@@ -149,6 +152,21 @@ def _wants(events: list[str] | None, filters: dict | None, envelope: dict[str, A
 def active_subscriptions(session: Session) -> list[tuple[list[str], dict]]:
     """(event patterns, filters) of every active webhook."""
     return [(list(w.events or []), dict(w.filters or {})) for w in _active(session)]
+
+
+def binding_keys(patterns: Iterable[str]) -> set[str]:
+    """The topic routing keys that bring the events ``patterns`` subscribe to: ``*`` → ``#``,
+    ``lead.*`` → ``lead.#``, an event type → itself. A superset at most (``lead.#`` also
+    matches ``lead``); the consumer still checks ``type_matches`` and the filters."""
+    keys = set()
+    for pattern in patterns:
+        if pattern == "*":
+            keys.add("#")
+        elif pattern.endswith(".*"):
+            keys.add(pattern[:-1] + "#")
+        elif pattern:
+            keys.add(pattern)
+    return keys
 
 
 def wanted(subscriptions: list[tuple[list[str], dict]], envelope: dict[str, Any]) -> bool:
@@ -298,6 +316,10 @@ class WebhookService:
         self._in_flight: set[asyncio.Task] = set()
         self._http: httpx.AsyncClient | None = None
         self._subscriptions: tuple[float, list] | None = None   # (read at, subscriptions)
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._exchanges: list[aio_pika.abc.AbstractExchange] = []
+        self._bound: set[str] = {"#"}        # what to unbind when not wanted (older: '#')
+        self._binding = asyncio.Lock()
 
     @property
     def connected(self) -> bool:
@@ -311,7 +333,8 @@ class WebhookService:
             self.settings.amqp_uri, name="gateway-webhooks",
             reconnect_seconds=self.settings.amqp_reconnect_seconds)
         self._tasks = [asyncio.create_task(self._consume(), name="webhook-consumer"),
-                       asyncio.create_task(self._dispatch(), name="webhook-dispatcher")]
+                       asyncio.create_task(self._dispatch(), name="webhook-dispatcher"),
+                       asyncio.create_task(self._resync(), name="webhook-bindings")]
 
     async def close(self) -> None:
         for task in [*self._tasks, *self._in_flight]:
@@ -329,6 +352,39 @@ class WebhookService:
     def subscriptions_changed(self) -> None:
         """A subscription was made or ended through this process: re-read them now."""
         self._subscriptions = None
+
+    async def sync_bindings(self) -> set[str]:
+        """Bind the webhook queue to exactly the event types the active subscriptions want.
+
+        Events nobody subscribed to then never reach the gateway: no delivery, no parse, no
+        ack per event (the broker drops them for this queue). Called when the consumer
+        (re)connects, when a subscription is made or ended through this process (before the
+        request answers, so every event published after it is routed), and every
+        ``BINDINGS_RESYNC_SECONDS``. Returns the keys now bound."""
+        async with self._binding:
+            queue, exchanges = self._queue, self._exchanges
+            if queue is None:
+                return set()
+            subscriptions = await run_in_threadpool(self.database.run, active_subscriptions)
+            self._subscriptions = (monotonic(), subscriptions)
+            keys = binding_keys(p for patterns, _ in subscriptions for p in patterns)
+            for exchange in exchanges:
+                for key in sorted(keys):
+                    await queue.bind(exchange, routing_key=key)
+                for key in sorted(self._bound - keys):
+                    await queue.unbind(exchange, routing_key=key)
+            self._bound = keys
+            return keys
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(BINDINGS_RESYNC_SECONDS)
+            try:
+                await self.sync_bindings()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker or store away: next round
+                log.warning("Webhook bindings not synchronised: %s", exc)
 
     async def _wants(self, envelope: dict[str, Any]) -> bool:
         """Whether any active subscription wants the event, from a copy of the subscriptions
@@ -350,10 +406,11 @@ class WebhookService:
                 channel = await self._connection.channel()
                 await channel.set_qos(prefetch_count=32)
                 queue = await channel.declare_queue(s.webhooks_queue, durable=True)
-                for name in EVENT_EXCHANGES:
-                    exchange = await channel.declare_exchange(
-                        name, aio_pika.ExchangeType.TOPIC, durable=True)
-                    await queue.bind(exchange, routing_key="#")
+                self._exchanges = [await channel.declare_exchange(
+                    name, aio_pika.ExchangeType.TOPIC, durable=True)
+                    for name in EVENT_EXCHANGES]
+                self._queue = queue
+                await self.sync_bindings()
                 await queue.consume(self._on_message)
             except asyncio.CancelledError:
                 raise

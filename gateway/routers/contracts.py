@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.deps import CurrentUser, DatabaseDep, Rpc, requires
+from gateway.deps import CurrentUser, DatabaseDep, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.guards import ensure_customer_visible
 from gateway.models import Team, User
@@ -72,13 +72,15 @@ def _approvers(session: Session, owner_id: str) -> list[str]:
 
 @router.post("", status_code=201, response_model=ContractPublic, summary="Create a contract",
              responses=CONFLICT_RESPONSE, dependencies=[requires("contracts.write")])
-async def create_contract(body: ContractCreate, user: CurrentUser, rpc: Rpc) -> Any:
+async def create_contract(body: ContractCreate, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """From an accepted quote (its lines and totals are copied; one contract per quote) or
     directly with `customer_id` and `lines`. Numbered per business year: `HT-2026-000123`."""
     if body.customer_id:
         await ensure_customer_visible(rpc, user.principal, body.customer_id)
-    return await rpc.call("sales", "create_contract", principal=user.principal,
-                          data=body.model_dump(mode="json", exclude_none=True))
+    answer = await rpc.call("sales", "create_contract", principal=user.principal,
+                            data=body.model_dump(mode="json", exclude_none=True))
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.get("", response_model=Page[ContractPublic], summary="List contracts",
@@ -107,71 +109,86 @@ async def get_contract(contract_id: ContractId, user: CurrentUser, rpc: Rpc) -> 
              summary="Submit a contract for approval", responses=CONFLICT_RESPONSE,
              dependencies=[requires("contracts.write")])
 async def submit_contract(contract_id: ContractId, user: CurrentUser, rpc: Rpc,
-                          database: DatabaseDep) -> Any:
+                          database: DatabaseDep, views: Views) -> Any:
     """The approvers are computed from the owner's team tree (see the module text); each is
     notified (合同待审批) when their step comes."""
     contract = await rpc.call("sales", "get_contract", principal=user.principal,
                               contract_id=contract_id)
     approvers = await run_in_threadpool(database.run, _approvers, contract["owner_id"])
-    return await rpc.call("sales", "submit_contract", principal=user.principal,
-                          contract_id=contract_id, approvers=approvers)
+    answer = await rpc.call("sales", "submit_contract", principal=user.principal,
+                            contract_id=contract_id, approvers=approvers)
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{contract_id}/approve", response_model=ContractPublic,
              summary="Approve the current step", responses=CONFLICT_RESPONSE,
              dependencies=[requires("contracts.approve")])
 async def approve_contract(contract_id: ContractId, user: CurrentUser, rpc: Rpc,
-                           body: Comment | None = None) -> Any:
+                           views: Views, body: Comment | None = None) -> Any:
     """Only the current step's approver (403 `not_your_approval`); never the owner (409
     `own_contract`)."""
-    return await rpc.call("sales", "approve_contract", principal=user.principal,
-                          contract_id=contract_id, comment=body.comment if body else None)
+    answer = await rpc.call("sales", "approve_contract", principal=user.principal,
+                            contract_id=contract_id, comment=body.comment if body else None)
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{contract_id}/reject", response_model=ContractPublic,
              summary="Reject the contract at the current step", responses=CONFLICT_RESPONSE,
              dependencies=[requires("contracts.approve")])
 async def reject_contract(contract_id: ContractId, body: Comment, user: CurrentUser,
-                          rpc: Rpc) -> Any:
+                          rpc: Rpc, views: Views) -> Any:
     """A comment is required (422 `comment_required`); the owner may submit again."""
-    return await rpc.call("sales", "reject_contract", principal=user.principal,
-                          contract_id=contract_id, comment=body.comment)
+    answer = await rpc.call("sales", "reject_contract", principal=user.principal,
+                            contract_id=contract_id, comment=body.comment)
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{contract_id}/sign", response_model=ContractPublic, summary="Sign a contract",
              responses=CONFLICT_RESPONSE, dependencies=[requires("contracts.write")])
-async def sign_contract(contract_id: ContractId, user: CurrentUser, rpc: Rpc) -> Any:
+async def sign_contract(contract_id: ContractId, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """Only an approved contract (409 `contract_not_approved`)."""
-    return await rpc.call("sales", "sign_contract", principal=user.principal,
-                          contract_id=contract_id)
+    answer = await rpc.call("sales", "sign_contract", principal=user.principal,
+                            contract_id=contract_id)
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{contract_id}/complete", response_model=ContractPublic,
              summary="Complete a signed contract", responses=CONFLICT_RESPONSE,
              dependencies=[requires("contracts.write")])
-async def complete_contract(contract_id: ContractId, user: CurrentUser, rpc: Rpc) -> Any:
-    return await rpc.call("sales", "complete_contract", principal=user.principal,
-                          contract_id=contract_id)
+async def complete_contract(contract_id: ContractId, user: CurrentUser, rpc: Rpc,
+                            views: Views) -> Any:
+    answer = await rpc.call("sales", "complete_contract", principal=user.principal,
+                            contract_id=contract_id)
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{contract_id}/cancel", response_model=ContractPublic,
              summary="Cancel a contract", responses=CONFLICT_RESPONSE,
              dependencies=[requires("contracts.write")])
 async def cancel_contract(contract_id: ContractId, user: CurrentUser, rpc: Rpc,
-                          body: Reason | None = None) -> Any:
-    return await rpc.call("sales", "cancel_contract", principal=user.principal,
-                          contract_id=contract_id, reason=body.reason if body else None)
+                          views: Views, body: Reason | None = None) -> Any:
+    answer = await rpc.call("sales", "cancel_contract", principal=user.principal,
+                            contract_id=contract_id, reason=body.reason if body else None)
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{contract_id}/receivable-plans", status_code=201,
              response_model=ReceivablePlanPublic, summary="Plan a contract's receivables",
              responses=CONFLICT_RESPONSE, dependencies=[requires("receivables.write")])
 async def create_receivable_plan(contract_id: ContractId, body: ReceivablePlanCreate,
-                                 user: CurrentUser, rpc: Rpc) -> Any:
+                                 user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """Instalments summing to exactly the contract total (422 otherwise), for an approved,
     signed or completed contract; one plan per contract (409 `receivable_plan_exists`)."""
-    return await rpc.call("sales", "create_receivable_plan", principal=user.principal,
-                          contract_id=contract_id, data=body.model_dump(mode="json"))
+    answer = await rpc.call("sales", "create_receivable_plan", principal=user.principal,
+                            contract_id=contract_id, data=body.model_dump(mode="json"))
+    await views.changed(*{i.get("customer_id") for i in answer.get("instalments") or []})
+    return answer
 
 
 @router.get("/{contract_id}/receivable-plans", response_model=ReceivablePlanPublic,

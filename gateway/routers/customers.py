@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from crmkit.errors import DomainError
 from crmkit.sections import unavailable
-from gateway.deps import CurrentUser, Rpc, requires
+from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.permissions import PERMISSIONS, allowed
 from gateway.routers import API
@@ -93,13 +93,15 @@ async def get_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> 
 @router.patch("/{customer_id}", response_model=CustomerPublic, summary="Change a customer",
               dependencies=[requires("customers.write")])
 async def update_customer(customer_id: CustomerId, body: CustomerUpdate, user: CurrentUser,
-                          rpc: Rpc) -> Any:
+                          rpc: Rpc, views: Views) -> Any:
     """Only the fields sent change (each change is kept in the action record). Owner, status
     and credit limit are not fields of this request (422); they change through their own
     actions. A different `level` needs a manager or an administrator (403 otherwise)."""
-    return await rpc.call("customers", "update_customer", principal=user.principal,
-                          customer_id=customer_id,
-                          data=body.model_dump(mode="json", exclude_unset=True))
+    answer = await rpc.call("customers", "update_customer", principal=user.principal,
+                            customer_id=customer_id,
+                            data=body.model_dump(mode="json", exclude_unset=True))
+    await views.changed(customer_id)
+    return answer
 
 
 # -- contacts ------------------------------------------------------------------------------------
@@ -107,9 +109,11 @@ async def update_customer(customer_id: CustomerId, body: CustomerUpdate, user: C
 @router.post("/{customer_id}/contacts", status_code=201, response_model=ContactPublic,
              summary="Add a contact", dependencies=[requires("customers.write")])
 async def add_contact(customer_id: CustomerId, body: ContactCreate, user: CurrentUser,
-                      rpc: Rpc) -> Any:
-    return await rpc.call("customers", "add_contact", principal=user.principal,
-                          customer_id=customer_id, data=body.model_dump(mode="json"))
+                      rpc: Rpc, views: Views) -> Any:
+    answer = await rpc.call("customers", "add_contact", principal=user.principal,
+                            customer_id=customer_id, data=body.model_dump(mode="json"))
+    await views.changed(customer_id)
+    return answer
 
 
 @router.get("/{customer_id}/contacts", response_model=Items[ContactPublic],
@@ -123,10 +127,12 @@ async def list_contacts(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) ->
              response_model=Items[ContactPublic], summary="Make a contact the primary one",
              dependencies=[requires("customers.write")])
 async def set_primary_contact(customer_id: CustomerId, contact_id: SubId, user: CurrentUser,
-                              rpc: Rpc) -> Any:
+                              rpc: Rpc, views: Views) -> Any:
     """The previous primary contact is demoted in the same transaction."""
-    return await rpc.call("customers", "set_primary_contact", principal=user.principal,
-                          customer_id=customer_id, contact_id=contact_id)
+    answer = await rpc.call("customers", "set_primary_contact", principal=user.principal,
+                            customer_id=customer_id, contact_id=contact_id)
+    await views.changed(customer_id)
+    return answer
 
 
 # -- follow-ups and plans --------------------------------------------------------------------------
@@ -134,10 +140,12 @@ async def set_primary_contact(customer_id: CustomerId, contact_id: SubId, user: 
 @router.post("/{customer_id}/follow-ups", status_code=201, response_model=FollowUpPublic,
              summary="Record a follow-up (跟进记录)", dependencies=[requires("customers.write")])
 async def add_follow_up(customer_id: CustomerId, body: FollowUpCreate, user: CurrentUser,
-                        rpc: Rpc) -> Any:
+                        rpc: Rpc, views: Views) -> Any:
     """Updates the customer's `last_contact_at` (which keeps it out of the public pool)."""
-    return await rpc.call("customers", "add_follow_up", principal=user.principal,
-                          customer_id=customer_id, data=body.model_dump(mode="json"))
+    answer = await rpc.call("customers", "add_follow_up", principal=user.principal,
+                            customer_id=customer_id, data=body.model_dump(mode="json"))
+    await views.changed(customer_id)
+    return answer
 
 
 @router.get("/{customer_id}/follow-ups", response_model=Page[FollowUpPublic],
@@ -152,11 +160,13 @@ async def list_follow_ups(customer_id: CustomerId, user: CurrentUser, rpc: Rpc,
              summary="Plan a follow-up or visit (跟进计划 / 拜访计划)",
              dependencies=[requires("customers.write")])
 async def create_plan(customer_id: CustomerId, body: PlanCreate, user: CurrentUser,
-                      rpc: Rpc) -> Any:
+                      rpc: Rpc, views: Views) -> Any:
     """The plan goes on your calendar (`GET /calendar`); you get a reminder
     `REMINDER_LEAD_MINUTES` (30) minutes before `scheduled_at`."""
-    return await rpc.call("customers", "create_plan", principal=user.principal,
-                          customer_id=customer_id, data=body.model_dump(mode="json"))
+    answer = await rpc.call("customers", "create_plan", principal=user.principal,
+                            customer_id=customer_id, data=body.model_dump(mode="json"))
+    await views.changed(customer_id)
+    return answer
 
 
 @router.get("/{customer_id}/follow-up-plans", response_model=Page[PlanPublic],
@@ -172,11 +182,13 @@ async def list_plans(customer_id: CustomerId, user: CurrentUser, rpc: Rpc,
              summary="Mark a plan done or cancelled", responses=CONFLICT_RESPONSE,
              dependencies=[requires("customers.write")])
 async def change_plan_status(customer_id: CustomerId, plan_id: SubId, body: PlanStatusChange,
-                             user: CurrentUser, rpc: Rpc) -> Any:
+                             user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """Only a `planned` plan changes (409 `plan_closed` otherwise)."""
-    return await rpc.call("customers", "change_plan_status", principal=user.principal,
-                          customer_id=customer_id, plan_id=plan_id,
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("customers", "change_plan_status", principal=user.principal,
+                            customer_id=customer_id, plan_id=plan_id,
+                            data=body.model_dump(mode="json"))
+    await views.changed(customer_id)
+    return answer
 
 
 # -- level, credit limit, action records ---------------------------------------------------------
@@ -185,21 +197,25 @@ async def change_plan_status(customer_id: CustomerId, plan_id: SubId, body: Plan
              summary="Set the customer level (客户级别)",
              dependencies=[requires("customers.manage")])
 async def change_level(customer_id: CustomerId, body: LevelChange, user: CurrentUser,
-                       rpc: Rpc) -> Any:
+                       rpc: Rpc, views: Views) -> Any:
     """Managers and administrators; the reason is kept in the action record."""
-    return await rpc.call("customers", "change_level", principal=user.principal,
-                          customer_id=customer_id, data=body.model_dump(mode="json"))
+    answer = await rpc.call("customers", "change_level", principal=user.principal,
+                            customer_id=customer_id, data=body.model_dump(mode="json"))
+    await views.changed(customer_id)
+    return answer
 
 
 @router.post("/{customer_id}/credit-limit", response_model=CustomerPublic,
              summary="Change the credit limit (信用额度)",
              dependencies=[requires("customers.manage")])
 async def change_credit_limit(customer_id: CustomerId, body: CreditLimitChange,
-                              user: CurrentUser, rpc: Rpc) -> Any:
+                              user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """Managers and administrators, with a reason; kept in the history. The same limit again
     is 422 `credit_limit_unchanged`."""
-    return await rpc.call("customers", "change_credit_limit", principal=user.principal,
-                          customer_id=customer_id, data=body.model_dump(mode="json"))
+    answer = await rpc.call("customers", "change_credit_limit", principal=user.principal,
+                            customer_id=customer_id, data=body.model_dump(mode="json"))
+    await views.changed(customer_id)
+    return answer
 
 
 @router.get("/{customer_id}/credit-limit", response_model=CreditLimitHistory,
@@ -225,49 +241,60 @@ async def list_actions(customer_id: CustomerId, user: CurrentUser, rpc: Rpc,
 @router.post("/{customer_id}/claim", response_model=CustomerPublic,
              summary="Claim a pool customer", responses=CONFLICT_RESPONSE,
              dependencies=[requires("customers.claim")])
-async def claim_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
+async def claim_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """409 `customer_already_claimed` when someone else was first, `claim_limit_reached` at the
     cap of customers per rep."""
-    return await rpc.call("customers", "claim_customer", principal=user.principal,
-                          customer_id=customer_id)
+    answer = await rpc.call("customers", "claim_customer", principal=user.principal,
+                            customer_id=customer_id)
+    await views.changed(customer_id)
+    return answer
 
 
 @router.post("/{customer_id}/release", response_model=CustomerPublic,
              summary="Release a customer to the pool", responses=CONFLICT_RESPONSE,
              dependencies=[requires("customers.claim")])
 async def release_customer(customer_id: CustomerId, body: ReleaseRequest, user: CurrentUser,
-                           rpc: Rpc) -> Any:
-    return await rpc.call("customers", "release_customer", principal=user.principal,
-                          customer_id=customer_id, reason=body.reason)
+                           rpc: Rpc, views: Views) -> Any:
+    answer = await rpc.call("customers", "release_customer", principal=user.principal,
+                            customer_id=customer_id, reason=body.reason)
+    await views.changed(customer_id)
+    return answer
 
 
 @router.post("/{customer_id}/lock", response_model=CustomerPublic,
              summary="Lock a customer (锁定: never returned to the pool)",
              responses=CONFLICT_RESPONSE, dependencies=[requires("customers.claim")])
-async def lock_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
+async def lock_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """409 `claim_limit_reached` at the cap of locked customers per rep."""
-    return await rpc.call("customers", "lock_customer", principal=user.principal,
-                          customer_id=customer_id)
+    answer = await rpc.call("customers", "lock_customer", principal=user.principal,
+                            customer_id=customer_id)
+    await views.changed(customer_id)
+    return answer
 
 
 @router.post("/{customer_id}/unlock", response_model=CustomerPublic,
              summary="Unlock a customer", responses=CONFLICT_RESPONSE,
              dependencies=[requires("customers.claim")])
-async def unlock_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
-    return await rpc.call("customers", "unlock_customer", principal=user.principal,
-                          customer_id=customer_id)
+async def unlock_customer(customer_id: CustomerId, user: CurrentUser, rpc: Rpc,
+                          views: Views) -> Any:
+    answer = await rpc.call("customers", "unlock_customer", principal=user.principal,
+                            customer_id=customer_id)
+    await views.changed(customer_id)
+    return answer
 
 
 @router.post("/{customer_id}/merge", response_model=CustomerDetail,
              summary="Merge a duplicate into this customer", responses=CONFLICT_RESPONSE,
              dependencies=[requires("customers.write")])
 async def merge_customers(customer_id: CustomerId, body: MergeRequest, user: CurrentUser,
-                          rpc: Rpc) -> Any:
+                          rpc: Rpc, views: Views) -> Any:
     """Contacts, follow-ups and plans of `other_id` move here; `other_id` is marked merged
     (404 `customer_merged` from then on) and `customer.merged` lets the other services re-point
     their documents. Managers and administrators, or the owner of both customers."""
-    return await rpc.call("customers", "merge_customers", principal=user.principal,
-                          customer_id=customer_id, other_id=body.other_id)
+    answer = await rpc.call("customers", "merge_customers", principal=user.principal,
+                            customer_id=customer_id, other_id=body.other_id)
+    await views.changed(customer_id, body.other_id)
+    return answer
 
 
 @pool_router.get("/rules", response_model=CustomerPoolRules, summary="Customer pool rules",
@@ -363,14 +390,10 @@ async def _sections(rpc, principal: dict, service: str, names: list[str],
     return {name: failed for name in names}
 
 
-@router.get("/{customer_id}/overview", summary="The 360° view (客户全貌)",
-            dependencies=[requires("customers.read")])
-async def overview(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
-    """The customer, contacts, follow-ups and plans, then every other service's documents of
-    this customer: one call per service for all its sections, in parallel (2 s each). A
-    section whose service fails, is down, is slow or is not for your role is
-    `{"available": false, "error": {code, message}}` while the rest of the view is served;
-    a customer outside your scope is 404."""
+async def assemble_overview(customer_id: str, user: Any, rpc: Any) -> dict[str, Any]:
+    """The view as the services answer it now (no cache): the customers service first (it
+    decides the scope: a 404 stops here), then one ``customer_sections`` call per other
+    service, in parallel."""
     principal = user.principal
     base = await rpc.call("customers", "customer_overview", principal=principal,
                           customer_id=customer_id)   # scope check first: 404 stops here
@@ -388,3 +411,29 @@ async def overview(customer_id: CustomerId, user: CurrentUser, rpc: Rpc) -> Any:
         sections.update(answer)
     return {**base, "sections": {name: sections[name] for name in OVERVIEW_SECTIONS},
             "partial": any(not s["available"] for s in sections.values())}
+
+
+@router.get("/{customer_id}/overview", summary="The 360° view (客户全貌)",
+            dependencies=[requires("customers.read")],
+            responses={200: {"headers": {"X-View-Cache": {
+                "description": "hit (served from the cache), miss (assembled now; kept unless "
+                               "partial), "
+                               "bypass (assembled without the cache)",
+                "schema": {"type": "string"}}}}})
+async def overview(customer_id: CustomerId, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
+    """The customer, contacts, follow-ups and plans, then every other service's documents of
+    this customer: one call per service for all its sections, in parallel (2 s each). A
+    section whose service fails, is down, is slow or is not for your role is
+    `{"available": false, "error": {code, message}}` while the rest of the view is served
+    (`partial: true`); a customer outside your scope is 404.
+
+    Complete views are cached per customer and per caller's data scope (docs/api.md § The
+    360° view: what shows at once, what after the event lag, and the
+    `VIEW_CACHE_TTL_SECONDS` bound)."""
+    cached = await views.lookup(customer_id, user.principal)
+    if cached.body is not None:
+        return Response(cached.body, media_type="application/json",
+                        headers={"X-View-Cache": "hit"})
+    body = await views.assemble_once(cached, lambda: assemble_overview(customer_id, user, rpc))
+    return Response(body, media_type="application/json",
+                    headers={"X-View-Cache": cached.result})

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from gateway.deps import CurrentUser, Rpc, requires
+from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.routers import API
 from gateway.schemas.common import Page
@@ -16,11 +16,13 @@ router = APIRouter(prefix=f"{API}/invoices", tags=["invoices"], responses=ERROR_
 
 @router.post("", status_code=201, response_model=InvoicePublic, summary="Issue an invoice",
              responses=CONFLICT_RESPONSE, dependencies=[requires("invoices.write")])
-async def issue_invoice(body: InvoiceCreate, user: CurrentUser, rpc: Rpc) -> Any:
+async def issue_invoice(body: InvoiceCreate, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """For a signed or completed contract; the invoices of a contract never sum to more than
     its total (409 `invoice_exceeds_contract`); numbers are unique."""
-    return await rpc.call("sales", "issue_invoice", principal=user.principal,
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("sales", "issue_invoice", principal=user.principal,
+                            data=body.model_dump(mode="json"))
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.get("", response_model=Page[InvoicePublic], summary="List invoices",

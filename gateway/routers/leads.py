@@ -2,17 +2,19 @@
 up, convert, lock, the action log, CSV import and export."""
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import io
 from collections.abc import AsyncIterator, Iterator
 from typing import IO, Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from crmkit.errors import ValidationFailed
+from gateway.coalesce import Coalescer
 from gateway.deps import CurrentUser, DatabaseDep, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.guards import ensure_active_user, ensure_assignable, ensure_owner_allowed
@@ -39,7 +41,7 @@ PoolName = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
 CampaignFilter = Annotated[str | None, Query(max_length=64, description="only leads of this "
                                                                         "campaign (市场活动)")]
 
-IMPORT_BATCH = 500          # rows per import_rows RPC
+IMPORT_BATCH = 500          # rows per import_rows RPC (setting lead_import_batch)
 IMPORT_ROWS_LISTED = 1000   # rows of the report's `rows` (then `truncated`)
 EXPORT_PAGE = 1000
 SNIFF_BYTES = 64 * 1024
@@ -125,7 +127,7 @@ def merge_report(total: dict, part: dict) -> None:
 
 @router.post("/import", response_model=ImportReport, summary="Import leads from CSV (导入)",
              dependencies=[requires("leads.import")])
-async def import_leads(user: CurrentUser, rpc: Rpc,
+async def import_leads(user: CurrentUser, rpc: Rpc, request: Request,
                        file: Annotated[UploadFile, File(description="CSV: UTF-8, UTF-8 with "
                                                                     "BOM or GBK")],
                        pool: Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default",
@@ -134,21 +136,29 @@ async def import_leads(user: CurrentUser, rpc: Rpc,
     电话/手机/phone, 邮箱/email, 来源/source, 地区/region, 行业/industry, 备注/notes,
     标签/tags, 市场活动/campaign (a campaign's id or exact name; unknown: the row is rejected
     with `unknown_campaign`). New leads land in `pool` without owner. The upload is spooled
-    to disk and sent to the leads service 500 rows at a time; duplicates (of the store or the
-    file) and invalid rows are skipped and listed in `rows` (file line numbers, at most
-    1000)."""
+    to disk and sent to the leads service 500 rows at a time (`LEAD_IMPORT_BATCH`), in file
+    order (the gateway reads the next batch while the service stores one); duplicates (of
+    the store or of an earlier row of the file) and invalid rows are skipped and listed in
+    `rows` (file line numbers, at most 1000). The leads' `lead.created` events go out once
+    the file is stored."""
     binary = file.file
     encoding = await run_in_threadpool(check_csv, binary)
-    batches = csv_batches(binary, encoding)
+    batches = csv_batches(binary, encoding, request.app.state.settings.lead_import_batch)
     total: dict = {"created": 0, "duplicates": 0, "rejected": 0, "rows": [], "truncated": False}
-    while True:
-        batch = await run_in_threadpool(next, batches, None)
-        if batch is None:
-            break
-        header, start, rows = batch
-        part = await rpc.call("leads", "import_rows", principal=user.principal, header=header,
-                              rows=rows, start_row=start, pool=pool, timeout=60)
+    current = await run_in_threadpool(next, batches, None)
+    following = await run_in_threadpool(next, batches, None) if current else None
+    while current is not None:
+        header, start, rows = current
+        # ``final``: the service's outbox relay waits for the file's next batch, if any
+        reply = asyncio.ensure_future(rpc.call(
+            "leads", "import_rows", principal=user.principal, header=header, rows=rows,
+            start_row=start, pool=pool, final=following is None, timeout=60))
+        try:
+            after = await run_in_threadpool(next, batches, None) if following else None
+        finally:
+            part = await reply
         merge_report(total, part)
+        current, following = following, after
     return total
 
 
@@ -199,7 +209,7 @@ async def export_leads(
 
 @router.post("", status_code=201, response_model=LeadPublic, summary="Create a lead",
              responses=CONFLICT_RESPONSE, dependencies=[requires("leads.write")])
-async def create_lead(body: LeadCreate, user: CurrentUser, rpc: Rpc,
+async def create_lead(body: LeadCreate, user: CurrentUser, request: Request,
                       database: DatabaseDep) -> Any:
     """Without `owner_id` the lead lands in the public pool (公海池). A lead whose phone, e-mail
     or company matches an existing one: 409 with the existing lead's id in `details`."""
@@ -208,7 +218,19 @@ async def create_lead(body: LeadCreate, user: CurrentUser, rpc: Rpc,
     data = body.model_dump(mode="json")
     if data.get("campaign_id") is None:
         data.pop("campaign_id", None)   # sent only when the lead names a campaign
-    return await rpc.call("leads", "create_lead", principal=user.principal, data=data)
+    return await lead_creates(request).submit(user.principal, data)
+
+
+def lead_creates(request: Request) -> Coalescer:
+    """The process's coalescer of creates (``leads.create_leads``, group commit)."""
+    state = request.app.state
+    creates = getattr(state, "lead_creates", None)
+    if creates is None:
+        settings = state.settings
+        creates = state.lead_creates = Coalescer(
+            lambda: state.rpc, "leads", "create_leads", max_batch=settings.lead_create_batch,
+            max_in_flight=settings.lead_create_in_flight)
+    return creates
 
 
 @router.get("", response_model=Page[LeadPublic], summary="List leads",

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from gateway.deps import CurrentUser, Rpc, requires
+from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.guards import ensure_customer_visible
 from gateway.routers import API
@@ -18,12 +18,15 @@ OpportunityId = Annotated[str, Path(max_length=64, description="the opportunity'
 
 @router.post("", status_code=201, response_model=OpportunityPublic,
              summary="Create an opportunity", dependencies=[requires("opportunities.write")])
-async def create_opportunity(body: OpportunityCreate, user: CurrentUser, rpc: Rpc) -> Any:
+async def create_opportunity(body: OpportunityCreate, user: CurrentUser, rpc: Rpc,
+                             views: Views) -> Any:
     """The customer must be one you can see (404 otherwise). The opportunity starts open, in
     the pipeline's first stage, owned by you."""
     await ensure_customer_visible(rpc, user.principal, body.customer_id)
-    return await rpc.call("sales", "create_opportunity", principal=user.principal,
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("sales", "create_opportunity", principal=user.principal,
+                            data=body.model_dump(mode="json"))
+    await views.changed(body.customer_id)
+    return answer
 
 
 @router.get("", response_model=Page[OpportunityPublic], summary="List opportunities",
@@ -52,9 +55,11 @@ async def get_opportunity(opportunity_id: OpportunityId, user: CurrentUser, rpc:
              summary="Move an opportunity to a stage", responses=CONFLICT_RESPONSE,
              dependencies=[requires("opportunities.write")])
 async def change_stage(opportunity_id: OpportunityId, body: StageChange, user: CurrentUser,
-                       rpc: Rpc) -> Any:
+                       rpc: Rpc, views: Views) -> Any:
     """A stage of the opportunity's pipeline; the won stage makes it `won`, the lost stage
     `lost` (give `lost_reason`). Every change is kept with its time."""
-    return await rpc.call("sales", "change_stage", principal=user.principal,
-                          opportunity_id=opportunity_id, stage=body.stage,
-                          lost_reason=body.lost_reason)
+    answer = await rpc.call("sales", "change_stage", principal=user.principal,
+                            opportunity_id=opportunity_id, stage=body.stage,
+                            lost_reason=body.lost_reason)
+    await views.changed(answer.get("customer_id"))
+    return answer

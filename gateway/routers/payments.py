@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from gateway.deps import CurrentUser, Rpc, requires
+from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.routers import API
 from gateway.schemas.common import Page
@@ -16,11 +16,13 @@ router = APIRouter(prefix=f"{API}/payments", tags=["payments"], responses=ERROR_
 
 @router.post("", status_code=201, response_model=PaymentPublic, summary="Record a payment",
              responses=CONFLICT_RESPONSE, dependencies=[requires("payments.write")])
-async def record_payment(body: PaymentCreate, user: CurrentUser, rpc: Rpc) -> Any:
+async def record_payment(body: PaymentCreate, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """Partial payments are fine; more than the instalment's outstanding amount is 409
     `overpayment`."""
-    return await rpc.call("sales", "record_payment", principal=user.principal,
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("sales", "record_payment", principal=user.principal,
+                            data=body.model_dump(mode="json"))
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.get("", response_model=Page[PaymentPublic], summary="List payments",

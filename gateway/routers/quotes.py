@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from gateway.deps import CurrentUser, Rpc, requires
+from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.guards import ensure_customer_visible
 from gateway.routers import API
@@ -18,13 +18,15 @@ QuoteId = Annotated[str, Path(max_length=64, description="the quote's id")]
 
 @router.post("", status_code=201, response_model=QuotePublic, summary="Create a quote",
              dependencies=[requires("quotes.write")])
-async def create_quote(body: QuoteCreate, user: CurrentUser, rpc: Rpc) -> Any:
+async def create_quote(body: QuoteCreate, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """Lines of products (unit price defaults to the list price; `discount` is a rate 0–1),
     a tax rate (0–1) and the last valid day. The server computes subtotal, discount, tax and
     total in Decimal, rounding half up to cents; totals sent by a client are rejected."""
     await ensure_customer_visible(rpc, user.principal, body.customer_id)
-    return await rpc.call("sales", "create_quote", principal=user.principal,
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("sales", "create_quote", principal=user.principal,
+                            data=body.model_dump(mode="json"))
+    await views.changed(body.customer_id)
+    return answer
 
 
 @router.get("", response_model=Page[QuotePublic], summary="List quotes",
@@ -52,21 +54,27 @@ async def get_quote(quote_id: QuoteId, user: CurrentUser, rpc: Rpc) -> Any:
 
 @router.post("/{quote_id}/send", response_model=QuotePublic, summary="Send a quote",
              responses=CONFLICT_RESPONSE, dependencies=[requires("quotes.write")])
-async def send_quote(quote_id: QuoteId, user: CurrentUser, rpc: Rpc) -> Any:
-    return await rpc.call("sales", "send_quote", principal=user.principal, quote_id=quote_id)
+async def send_quote(quote_id: QuoteId, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
+    answer = await rpc.call("sales", "send_quote", principal=user.principal, quote_id=quote_id)
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{quote_id}/accept", response_model=QuotePublic, summary="Accept a quote",
              responses=CONFLICT_RESPONSE, dependencies=[requires("quotes.write")])
-async def accept_quote(quote_id: QuoteId, user: CurrentUser, rpc: Rpc) -> Any:
+async def accept_quote(quote_id: QuoteId, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """Only a sent quote; an expired one is 409 `quote_expired`."""
-    return await rpc.call("sales", "accept_quote", principal=user.principal,
-                          quote_id=quote_id)
+    answer = await rpc.call("sales", "accept_quote", principal=user.principal,
+                            quote_id=quote_id)
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{quote_id}/reject", response_model=QuotePublic, summary="Reject a quote",
              responses=CONFLICT_RESPONSE, dependencies=[requires("quotes.write")])
-async def reject_quote(quote_id: QuoteId, user: CurrentUser, rpc: Rpc,
+async def reject_quote(quote_id: QuoteId, user: CurrentUser, rpc: Rpc, views: Views,
                        body: Reason | None = None) -> Any:
-    return await rpc.call("sales", "reject_quote", principal=user.principal,
-                          quote_id=quote_id, reason=body.reason if body else None)
+    answer = await rpc.call("sales", "reject_quote", principal=user.principal,
+                            quote_id=quote_id, reason=body.reason if body else None)
+    await views.changed(answer.get("customer_id"))
+    return answer

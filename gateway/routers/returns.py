@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from gateway.deps import CurrentUser, Rpc, requires
+from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.guards import ensure_customer_visible
 from gateway.routers import API
@@ -18,14 +18,16 @@ ReturnId = Annotated[str, Path(max_length=64, description="the return's id")]
 
 @router.post("", status_code=201, response_model=ReturnPublic, summary="Request a return",
              dependencies=[requires("returns.write")])
-async def create_return(body: ReturnCreate, user: CurrentUser, rpc: Rpc) -> Any:
+async def create_return(body: ReturnCreate, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """The customer must be one you can see (404); the contract a signed one of that
     customer (422 `unknown_contract`, `contract_customer_mismatch`); each line's quantity at
     most what was sold minus what was already returned (422
     `quantity_exceeds_remaining`)."""
     await ensure_customer_visible(rpc, user.principal, body.customer_id)
-    return await rpc.call("service_desk", "create_return", principal=user.principal,
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("service_desk", "create_return", principal=user.principal,
+                            data=body.model_dump(mode="json"))
+    await views.changed(body.customer_id)
+    return answer
 
 
 @router.get("", response_model=Page[ReturnPublic], summary="List returns",
@@ -52,9 +54,11 @@ async def get_return(return_id: ReturnId, user: CurrentUser, rpc: Rpc) -> Any:
 
 
 def _action_route(action: str, summary: str, doc: str) -> None:
-    async def route(return_id: ReturnId, user: CurrentUser, rpc: Rpc) -> Any:
-        return await rpc.call("service_desk", "act_on_return", principal=user.principal,
-                              return_id=return_id, action=action)
+    async def route(return_id: ReturnId, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
+        answer = await rpc.call("service_desk", "act_on_return", principal=user.principal,
+                                return_id=return_id, action=action)
+        await views.changed(answer.get("customer_id"))
+        return answer
 
     route.__doc__ = doc
     route.__name__ = f"{action}_return"
@@ -73,9 +77,11 @@ _action_route("close", "Close a return", "rejected | refunded | replaced → clo
 @router.post("/{return_id}/refund", response_model=ReturnPublic, summary="Refund a return",
              dependencies=[requires("returns.process")])
 async def refund_return(return_id: ReturnId, body: RefundIn, user: CurrentUser,
-                        rpc: Rpc) -> Any:
+                        rpc: Rpc, views: Views) -> Any:
     """received → refunded; `amount` at most the returned lines' value (422
     `refund_exceeds_value`)."""
-    return await rpc.call("service_desk", "act_on_return", principal=user.principal,
-                          return_id=return_id, action="refund",
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("service_desk", "act_on_return", principal=user.principal,
+                            return_id=return_id, action="refund",
+                            data=body.model_dump(mode="json"))
+    await views.changed(answer.get("customer_id"))
+    return answer

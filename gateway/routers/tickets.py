@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from crmkit.errors import ValidationFailed
 from gateway.db import Database
-from gateway.deps import CurrentUser, DatabaseDep, Rpc, requires
+from gateway.deps import CurrentUser, DatabaseDep, Rpc, Views, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.guards import ensure_active_user, ensure_customer_visible
 from gateway.models import Team, User
@@ -81,7 +81,7 @@ async def managers_of(database: Database, user_ids: list[str]) -> dict[str, str 
 @router.post("", status_code=201, response_model=TicketPublic, summary="Open a ticket",
              dependencies=[requires("tickets.write")])
 async def create_ticket(body: TicketCreate, user: CurrentUser, rpc: Rpc,
-                        database: DatabaseDep) -> Any:
+                        database: DatabaseDep, views: Views) -> Any:
     """The customer must be one you can see (404 otherwise); `assignee_id`, if given, an
     active user (422 otherwise); or `auto_assign: true` gives the ticket to the active
     service user with the fewest open tickets. SLA deadlines (business hours) follow the
@@ -95,8 +95,10 @@ async def create_ticket(body: TicketCreate, user: CurrentUser, rpc: Rpc,
         candidates = await service_staff(database)
         extra["candidates"] = candidates
         extra["managers"] = await managers_of(database, candidates)
-    return await rpc.call("service_desk", "create_ticket", principal=user.principal,
-                          data=body.model_dump(mode="json", exclude={"auto_assign"}), **extra)
+    answer = await rpc.call("service_desk", "create_ticket", principal=user.principal,
+                            data=body.model_dump(mode="json", exclude={"auto_assign"}), **extra)
+    await views.changed(body.customer_id)
+    return answer
 
 
 @router.get("", response_model=Page[TicketPublic], summary="List tickets",
@@ -168,22 +170,25 @@ async def get_ticket(ticket_id: TicketId, user: CurrentUser, rpc: Rpc) -> Any:
 @router.post("/{ticket_id}/assign", response_model=TicketPublic, summary="Assign a ticket",
              dependencies=[requires("tickets.assign")])
 async def assign_ticket(ticket_id: TicketId, body: TicketAssign, user: CurrentUser, rpc: Rpc,
-                        database: DatabaseDep) -> Any:
+                        database: DatabaseDep, views: Views) -> Any:
     """`assignee_id`: an active user in your scope (422 otherwise). Without it and with
     `auto_assign: true`: the active service user with the fewest open tickets. The
     assignee's team manager is told about SLA alerts."""
     if body.assignee_id is not None:
         await ensure_active_user(database, body.assignee_id, "assignee_id")
-        return await rpc.call("service_desk", "assign_ticket", principal=user.principal,
-                              ticket_id=ticket_id, assignee_id=body.assignee_id,
-                              manager_id=await manager_of(database, body.assignee_id))
-    if not body.auto_assign:
+        answer = await rpc.call("service_desk", "assign_ticket", principal=user.principal,
+                                ticket_id=ticket_id, assignee_id=body.assignee_id,
+                                manager_id=await manager_of(database, body.assignee_id))
+    elif not body.auto_assign:
         raise ValidationFailed("validation_error", "give assignee_id or auto_assign: true",
                                [{"field": "assignee_id", "message": "required"}])
-    candidates = await service_staff(database)
-    return await rpc.call("service_desk", "assign_ticket", principal=user.principal,
-                          ticket_id=ticket_id, candidates=candidates,
-                          managers=await managers_of(database, candidates))
+    else:
+        candidates = await service_staff(database)
+        answer = await rpc.call("service_desk", "assign_ticket", principal=user.principal,
+                                ticket_id=ticket_id, candidates=candidates,
+                                managers=await managers_of(database, candidates))
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{ticket_id}/comments", status_code=201, response_model=CommentPublic,
@@ -191,7 +196,8 @@ async def assign_ticket(ticket_id: TicketId, body: TicketAssign, user: CurrentUs
 async def add_comment(ticket_id: TicketId, body: CommentCreate, user: CurrentUser,
                       rpc: Rpc) -> Any:
     """`internal: true` for staff only, else visible to the customer (and it counts as the
-    first response)."""
+    first response). The ticket in the customer's 360° view follows with the event
+    `ticket.commented` (this answer does not name the customer)."""
     return await rpc.call("service_desk", "add_comment", principal=user.principal,
                           ticket_id=ticket_id, data=body.model_dump(mode="json"))
 
@@ -205,9 +211,11 @@ async def list_comments(ticket_id: TicketId, user: CurrentUser, rpc: Rpc,
 
 
 def _transition_route(action: str, summary: str, doc: str) -> None:
-    async def route(ticket_id: TicketId, user: CurrentUser, rpc: Rpc) -> Any:
-        return await rpc.call("service_desk", f"{action}_ticket", principal=user.principal,
-                              ticket_id=ticket_id)
+    async def route(ticket_id: TicketId, user: CurrentUser, rpc: Rpc, views: Views) -> Any:
+        answer = await rpc.call("service_desk", f"{action}_ticket", principal=user.principal,
+                                ticket_id=ticket_id)
+        await views.changed(answer.get("customer_id"))
+        return answer
 
     route.__doc__ = doc
     route.__name__ = f"{action}_ticket"
@@ -233,7 +241,9 @@ _transition_route("reopen", "Reopen a ticket",
 @router.post("/{ticket_id}/rate", response_model=TicketPublic,
              summary="Rate a closed ticket (客户满意度)", dependencies=[requires("tickets.write")])
 async def rate_ticket(ticket_id: TicketId, body: TicketRate, user: CurrentUser,
-                      rpc: Rpc) -> Any:
+                      rpc: Rpc, views: Views) -> Any:
     """Only a closed ticket, once (409 otherwise)."""
-    return await rpc.call("service_desk", "rate_ticket", principal=user.principal,
-                          ticket_id=ticket_id, data=body.model_dump(mode="json"))
+    answer = await rpc.call("service_desk", "rate_ticket", principal=user.principal,
+                            ticket_id=ticket_id, data=body.model_dump(mode="json"))
+    await views.changed(answer.get("customer_id"))
+    return answer

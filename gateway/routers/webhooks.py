@@ -1,8 +1,10 @@
 """Webhook subscriptions, their delivery log and replays (administrators)."""
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
+import anyio.from_thread
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from gateway import webhooks
@@ -11,6 +13,8 @@ from gateway.errors import ERROR_RESPONSES
 from gateway.routers import API
 from gateway.schemas.common import Page
 from gateway.schemas.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix=f"{API}/webhooks", tags=["webhooks"],
                    dependencies=[requires("webhooks.manage")], responses=ERROR_RESPONSES)
@@ -49,10 +53,16 @@ def deactivate_webhook(webhook_id: WebhookId, db: Db, request: Request) -> Respo
 
 
 def _changed(request: Request) -> None:
-    """This process's webhook consumer re-reads the subscriptions at once."""
+    """This process's webhook consumer re-reads the subscriptions and re-binds its queue
+    before the request answers (the routes run in a worker thread)."""
     service = getattr(request.app.state, "webhooks", None)
-    if service is not None:
-        service.subscriptions_changed()
+    if service is None:
+        return
+    service.subscriptions_changed()
+    try:
+        anyio.from_thread.run(service.sync_bindings)
+    except Exception as exc:  # noqa: BLE001 - broker away: the consumer re-binds on reconnect
+        log.warning("Webhook bindings not synchronised now: %s", exc)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=Page[DeliveryPublic],

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from crmkit.errors import ValidationFailed
-from gateway.deps import CurrentUser, DatabaseDep, Rpc, requires
+from gateway.deps import CurrentUser, DatabaseDep, Rpc, Views, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.guards import ensure_active_user, ensure_customer_visible
 from gateway.routers import API
@@ -28,13 +28,15 @@ WorkOrderId = Annotated[str, Path(max_length=64, description="the work order's i
 @router.post("", status_code=201, response_model=WorkOrderPublic,
              summary="Schedule a work order", dependencies=[requires("work_orders.write")])
 async def create_work_order(body: WorkOrderCreate, user: CurrentUser, rpc: Rpc,
-                            database: DatabaseDep) -> Any:
+                            database: DatabaseDep, views: Views) -> Any:
     """The customer must be one you can see (404); the assignee an active user in your
     scope (422); a `contract_id`, if given, a signed contract of the customer (422)."""
     await ensure_active_user(database, body.assignee_id, "assignee_id")
     await ensure_customer_visible(rpc, user.principal, body.customer_id)
-    return await rpc.call("service_desk", "create_work_order", principal=user.principal,
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("service_desk", "create_work_order", principal=user.principal,
+                            data=body.model_dump(mode="json"))
+    await views.changed(body.customer_id)
+    return answer
 
 
 @router.get("", response_model=Page[WorkOrderPublic], summary="List work orders",
@@ -79,25 +81,33 @@ async def get_work_order(work_order_id: WorkOrderId, user: CurrentUser, rpc: Rpc
 
 @router.post("/{work_order_id}/start", response_model=WorkOrderPublic,
              summary="Start a work order", dependencies=[requires("work_orders.write")])
-async def start_work_order(work_order_id: WorkOrderId, user: CurrentUser, rpc: Rpc) -> Any:
+async def start_work_order(work_order_id: WorkOrderId, user: CurrentUser, rpc: Rpc,
+                           views: Views) -> Any:
     """scheduled → in_progress."""
-    return await rpc.call("service_desk", "act_on_work_order", principal=user.principal,
-                          work_order_id=work_order_id, action="start")
+    answer = await rpc.call("service_desk", "act_on_work_order", principal=user.principal,
+                            work_order_id=work_order_id, action="start")
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{work_order_id}/complete", response_model=WorkOrderPublic,
              summary="Complete a work order", dependencies=[requires("work_orders.write")])
 async def complete_work_order(work_order_id: WorkOrderId, body: WorkOrderComplete,
-                              user: CurrentUser, rpc: Rpc) -> Any:
+                              user: CurrentUser, rpc: Rpc, views: Views) -> Any:
     """in_progress → completed with the workload (工作量, hours > 0) and the result."""
-    return await rpc.call("service_desk", "act_on_work_order", principal=user.principal,
-                          work_order_id=work_order_id, action="complete",
-                          data=body.model_dump(mode="json"))
+    answer = await rpc.call("service_desk", "act_on_work_order", principal=user.principal,
+                            work_order_id=work_order_id, action="complete",
+                            data=body.model_dump(mode="json"))
+    await views.changed(answer.get("customer_id"))
+    return answer
 
 
 @router.post("/{work_order_id}/cancel", response_model=WorkOrderPublic,
              summary="Cancel a work order", dependencies=[requires("work_orders.write")])
-async def cancel_work_order(work_order_id: WorkOrderId, user: CurrentUser, rpc: Rpc) -> Any:
+async def cancel_work_order(work_order_id: WorkOrderId, user: CurrentUser, rpc: Rpc,
+                            views: Views) -> Any:
     """scheduled | in_progress → cancelled."""
-    return await rpc.call("service_desk", "act_on_work_order", principal=user.principal,
-                          work_order_id=work_order_id, action="cancel")
+    answer = await rpc.call("service_desk", "act_on_work_order", principal=user.principal,
+                            work_order_id=work_order_id, action="cancel")
+    await views.changed(answer.get("customer_id"))
+    return answer

@@ -246,3 +246,72 @@ def test_overview_assembles_every_service(cluster, admin, make_user):
     assert error_code(service_user.get(f"/customers/{cid}/overview"), 404)   # own scope
     staff = admin.get(f"/customers/{cid}/overview").json()
     assert staff["sections"]["opportunities"]["available"] is True
+
+
+def test_overview_cache_follows_changes_and_lost_access(cluster, admin, make_user):
+    """The 360° view is cached (gateway.views): a change through the gateway shows in the
+    very next view, a change that reaches it only as an event within the event lag, and a
+    user who lost access gets 404 at once, never the cached view."""
+    team = created(admin.post("/teams", json={"name": "华东渠道部"}))
+    rep_user, rep = make_user("sales", team["id"], prefix="view")
+    rep2_user, rep2 = make_user("sales", team["id"], prefix="view")
+    reader_user, reader = make_user("sales", prefix="view")
+    cid = created(rep.post("/customers", json={"name": "杭州数联信息技术有限公司"}))["id"]
+    created(rep.post(f"/customers/{cid}/contacts", json={"name": "陈静"}))
+    ticket = created(rep.post("/tickets", json={
+        "customer_id": cid, "title": "报表导出乱码", "description": "导出 CSV 中文乱码",
+        "channel": "email", "category": "fault"}))
+    path = f"/customers/{cid}/overview"
+
+    def cached(api):
+        """Read until the view is complete and served from the cache; that view."""
+        def again():
+            first, second = api.get(path), api.get(path)
+            assert first.status_code == 200, first.text
+            if second.headers["X-View-Cache"] == "hit" and second.content == first.content:
+                return second.json()
+            return None
+        return eventually(again, timeout=30, interval=0.2)
+
+    def quiet():
+        """Let every bump of the changes so far, the settle bump too (2 s), go by."""
+        time.sleep(3)
+
+    cached(rep)
+
+    # a change through the gateway: in the next view, whichever replica serves it
+    opp = created(rep.post("/opportunities", json={
+        "customer_id": cid, "name": "数联 BI 升级", "amount": "56000.00",
+        "expected_close_date": "2027-03-31"}))
+    view = rep.get(path)
+    assert view.headers["X-View-Cache"] == "miss"
+    assert opp["id"] in [o["id"] for o in view.json()["sections"]["opportunities"]["data"]["items"]]
+
+    # a change whose answer names no customer (a ticket comment): the event invalidates it
+    quiet()
+    before = cached(rep)
+    assert before["sections"]["tickets"]["data"]["items"][0]["first_responded_at"] is None
+    answer = rep.post(f"/tickets/{ticket['id']}/comments", json={"body": "已复现，正在修复"})
+    assert answer.status_code == 201, answer.text
+
+    def responded():
+        items = rep.get(path).json()["sections"]["tickets"]["data"]["items"]
+        return items[0]["first_responded_at"]
+
+    assert eventually(responded, timeout=10)          # the view's TTL is 60 s
+
+    # lost access by a revoked grant (查看权限)
+    grant = created(admin.post("/permissions/grants", json={
+        "grantee_id": reader_user["id"], "target_user_id": rep_user["id"], "access": "read"}))
+    cached(reader)
+    assert admin.delete(f"/permissions/grants/{grant['id']}").status_code == 204
+    assert error_code(reader.get(path), 404) == "customer_not_found"
+
+    # lost access by ownership: released (the pool is visible to all), claimed by rep2
+    assert rep.post(f"/customers/{cid}/release", json={"reason": "转给同事跟进"}).status_code \
+        == 200
+    cached(rep)
+    claimed = rep2.post(f"/customers/{cid}/claim")
+    assert claimed.status_code == 200 and claimed.json()["owner_id"] == rep2_user["id"]
+    assert error_code(rep.get(path), 404) == "customer_not_found"
+    assert rep2.get(path).status_code == 200

@@ -175,6 +175,49 @@ def test_admin_assigns_to_anyone_active(http, org, services):
     assert answer.status_code == 200
 
 
+def _import_report(header, rows, start_row, pool, final):
+    """The leads service's answer: the batch's first row a duplicate, the others created."""
+    return {"created": len(rows) - 1, "duplicates": 1, "rejected": 0,
+            "rows": [{"row": start_row, "status": "duplicate", "reason": "duplicate_in_file",
+                      "existing_id": "L0"}]}
+
+
+def test_import_streams_the_file_in_batches_in_file_order(http, org, services, live_gateway,
+                                                          monkeypatch):
+    monkeypatch.setattr(live_gateway.app.state.settings, "lead_import_batch", 3)
+    services.answer("leads", "import_rows", _import_report)
+    rep = org["rep"]
+    lines = [f"客户{i},1380000{i:04d}" for i in range(8)]
+    lines.insert(4, "")                                        # a blank line: row 6
+    text = "姓名,电话\r\n" + "\r\n".join(lines) + "\r\n"
+    answer = http.post("/api/v1/leads/import", headers=rep.headers, data={"pool": "east"},
+                       files={"file": ("线索.csv", text.encode("gbk"), "text/csv")})
+    assert answer.status_code == 200, answer.text
+    calls = services.calls_to("leads", "import_rows")
+    assert [(c.kwargs["start_row"], len(c.kwargs["rows"]), c.kwargs["final"])
+            for c in calls] == [(2, 3, False), (5, 3, False), (8, 3, True)]
+    assert [row for c in calls for row in c.kwargs["rows"]] == \
+        [line.split(",") if line else [] for line in lines]
+    assert all(c.kwargs["header"] == ["姓名", "电话"] and c.kwargs["pool"] == "east"
+               and c.principal["user_id"] == rep.id for c in calls)
+    report = answer.json()
+    assert (report["created"], report["duplicates"], report["rejected"],
+            report["truncated"]) == (6, 3, 0, False)
+    assert [(r["row"], r["status"], r["reason"], r["existing_id"]) for r in report["rows"]] == \
+        [(n, "duplicate", "duplicate_in_file", "L0") for n in (2, 5, 8)]
+
+
+def test_import_of_a_header_alone_is_one_final_batch(http, org, services):
+    services.answer("leads", "import_rows", {"created": 0, "duplicates": 0, "rejected": 0,
+                                             "rows": []})
+    answer = http.post("/api/v1/leads/import", headers=org["rep"].headers,
+                       files={"file": ("a.csv", "\ufeffname,phone\n".encode(), "text/csv")})
+    assert answer.status_code == 200, answer.text
+    call = only_call(services, "leads", "import_rows")
+    assert (call.kwargs["header"], call.kwargs["rows"], call.kwargs["start_row"],
+            call.kwargs["final"]) == (["name", "phone"], [], 2, True)
+
+
 def test_pool_rules(http, org, services):
     admin, manager = org["admin"], org["manager"]
     rules = {"follow_up_days": 7, "max_claims_per_day": 20}

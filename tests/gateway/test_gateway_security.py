@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import jwt
 import pytest
@@ -50,6 +51,24 @@ def test_expired_token_is_refused():
     with pytest.raises(Unauthorized) as caught:
         decode_access_token(token.token, SECRET)
     assert caught.value.code == "token_expired"
+
+
+def test_a_verified_token_still_expires():
+    """Tokens are verified once and remembered; their expiry is checked at every use."""
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=58)
+    token = create_access_token("user-2", SECRET, minutes=1, now=issued)
+    assert decode_access_token(token.token, SECRET) == "user-2"
+    assert decode_access_token(token.token, SECRET) == "user-2"        # remembered
+    expires = jwt.decode(token.token, SECRET, algorithms=["HS256"], issuer="crm-gateway",
+                         options={"verify_exp": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(Unauthorized) as caught:
+        decode_access_token(token.token, SECRET)
+    assert caught.value.code == "token_expired"
+    fresh = create_access_token("user-2", SECRET, 1).token
+    assert decode_access_token(fresh, SECRET) == "user-2"
+    with pytest.raises(Unauthorized):          # remembered under its secret only
+        decode_access_token(fresh, "another-secret-0123456789abcdef0123")
 
 
 @pytest.mark.parametrize("token", [

@@ -85,7 +85,8 @@ def test_concurrent_duplicate_gets_409(http, admin, make_user, services, live_ga
         services.calls.append((service, method))
         while not release.is_set():
             await asyncio.sleep(0.02)
-        return {"id": "0190b3c2a1f47c3e9d2b6a8f1e0c4d99", **kwargs["data"]}
+        return [{"result": {"id": "0190b3c2a1f47c3e9d2b6a8f1e0c4d99", **item["data"]}}
+                for item in kwargs["items"]]   # leads.create_leads (gateway.coalesce)
 
     services.call = slow_call
     headers = {**rep.headers, **key()}

@@ -292,3 +292,47 @@ def test_store_schedule_lease_and_resume(tmp_path):
     items, _ = restarted.run(webhooks.list_deliveries, hook, cursor=None, limit=10)
     assert [a["error"] for a in items[0]["attempt_log"]] == ["HTTP 503", "ReadTimeout"]
     restarted.dispose()
+
+
+def queue_bindings(amqp_uri: str, queue: str) -> set[tuple[str, str]]:
+    """(exchange, routing key) of every binding of ``queue``, from the management API."""
+    from urllib.parse import quote, urlsplit
+
+    import httpx
+
+    vhost = urlsplit(amqp_uri).path.lstrip("/") or "/"
+    answer = httpx.get(f"http://127.0.0.1:15672/api/queues/{quote(vhost, safe='')}/"
+                       f"{quote(queue, safe='')}/bindings", auth=("guest", "guest"), timeout=10)
+    answer.raise_for_status()
+    return {(b["source"], b["routing_key"]) for b in answer.json() if b["source"]}
+
+
+def test_the_queue_is_bound_only_to_what_subscriptions_want(http, admin, receiver,
+                                                           fast_retries, gateway_settings):
+    """Events nobody subscribed to never reach the gateway; a subscription's types are bound
+    before its creation answers, and unbound when it ends."""
+    queue = gateway_settings.webhooks_queue
+    hook = http.post("/api/v1/webhooks", headers=admin, json={
+        "name": "工单", "url": f"{receiver.url}/bound", "events": ["work_order.*",
+                                                                 "return.approved"]}).json()
+    bound = queue_bindings(gateway_settings.amqp_uri, queue)
+    keys = {key for _, key in bound}
+    assert {"work_order.#", "return.approved"} <= keys
+    assert "#" not in keys                             # no catch-all: nobody asked for '*'
+    from gateway.notifications import EVENT_EXCHANGES
+    assert {source for source, key in bound if key == "return.approved"} == set(EVENT_EXCHANGES)
+    publish(gateway_settings.amqp_uri, "service_desk.events", "work_order.completed",
+            {"work_order_id": "W1"})                    # routed at once, no wait
+    assert wait_for(lambda: receiver.to("/bound"))
+    assert http.delete(f"/api/v1/webhooks/{hook['id']}", headers=admin).status_code == 204
+    keys = {key for _, key in queue_bindings(gateway_settings.amqp_uri, queue)}
+    assert "work_order.#" not in keys and "return.approved" not in keys
+
+
+def test_binding_keys_cover_the_patterns():
+    assert webhooks.binding_keys(["*"]) == {"#"}
+    assert webhooks.binding_keys(["lead.*", "quote.sent", ""]) == {"lead.#", "quote.sent"}
+    for pattern, event_type in (("lead.*", "lead.claimed"), ("quote.sent", "quote.sent")):
+        assert webhooks.type_matches([pattern], event_type)
+        [key] = webhooks.binding_keys([pattern])
+        assert key == event_type or (key.endswith(".#") and event_type.startswith(key[:-1]))

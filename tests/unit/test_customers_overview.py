@@ -58,7 +58,7 @@ def short_budget(monkeypatch):
 
 
 def view(rpc, role="sales"):
-    return asyncio.run(router.overview("C1", user(role), rpc))
+    return asyncio.run(router.assemble_overview("C1", user(role), rpc))
 
 
 def unknown_method() -> DomainError:
