@@ -2,10 +2,20 @@
 
 Starts the whole platform (``tests.cluster.Cluster``: the five services and the gateway as
 separate processes, real RabbitMQ, Redis and PostgreSQL), seeds one customer with contacts,
-follow-ups, plans, opportunities and tickets, then drives the view at 64 concurrent
-connections (as the administrator, who sees every section) for 10 s and writes requests/s,
-p50/p99 latency and the number of partial views into its own section "## Customer 360° view"
-of ``docs/benchmarks.md`` (the rest of the page is ``bench.run``'s and is left as it is).
+follow-ups, plans, opportunities and tickets, then drives the view with wrk (C: not the
+bottleneck, as in ``bench.mixed``) at 64 connections (as the administrator, who sees every
+section) for 10 s, twice:
+
+1. **cache off** — the gateway runs with ``VIEW_CACHE_ENABLED=false``: every view is
+   assembled from the services (one RPC to customers, one ``customer_sections`` per other
+   service);
+2. **cache on (warm)** — the gateway restarted with the cache on (``gateway.views``), one
+   view read first, then the same load: nothing changes meanwhile, so the views come from
+   Redis.
+
+Requests/s, p50/p99 latency, partial views and how many answers came from the cache
+(``X-View-Cache: hit``) are written into the section "## Customer 360° view" of
+``docs/benchmarks.md`` (the rest of the page is ``bench.run``'s and is left as it is).
 
     python -m bench.overview                       # 64 connections, 10 s, PostgreSQL
     python -m bench.overview --seconds 5 --connections 16,64 --store sqlite
@@ -14,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import subprocess
 import tempfile
 import time
@@ -22,28 +34,9 @@ from pathlib import Path
 
 import httpx
 
+from bench import mixed
 from bench.report import machine, replace_section
 from tests.cluster import ADMIN_PASSWORD, ADMIN_USER, ROOT, Cluster
-
-
-@dataclass
-class Result:
-    scenario: str
-    connections: int
-    requests: int
-    errors: int
-    seconds: float
-    latencies: list[float]
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
 async def token(client: httpx.AsyncClient, username: str, password: str) -> str:
@@ -91,53 +84,122 @@ async def seed(client: httpx.AsyncClient, admin: str) -> tuple[str, dict]:
     return cid, view.json()["sections"]
 
 
-async def drive_views(client: httpx.AsyncClient, tokens: list[str], path: str,
-                      seconds: float) -> tuple[Result, int]:
-    """Like ``bench.run.drive``, also counting answers with a section unavailable."""
-    latencies: list[float] = []
-    errors = partial = 0
-    stop_at = time.monotonic() + seconds
+#: wrk's script: one GET with the administrator's token; counts non-2xx answers, answers
+#: served from the view cache and partial views, and prints one RESULT line (as bench.mixed)
+LUA = r"""
+local path, token = "%(path)s", "%(token)s"
+local threads = {}
+local req
 
-    async def worker(i: int):
-        nonlocal errors, partial
-        headers = {"Authorization": f"Bearer {tokens[i]}"}
-        while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            try:
-                answer = await client.get(path, headers=headers)
-                ok = answer.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if not ok:
-                errors += 1
-                continue
-            latencies.append(time.perf_counter() - started)
-            partial += bool(answer.json().get("partial"))
+function setup(thread) table.insert(threads, thread) end
 
-    started = time.monotonic()
-    await asyncio.gather(*[worker(i) for i in range(len(tokens))])
-    return Result("customer 360° view", len(tokens), len(latencies), errors,
-                  time.monotonic() - started, latencies), partial
+function init(args)
+  non2xx, hits, partial = 0, 0, 0
+  req = wrk.format("GET", path, { ["Authorization"] = "Bearer " .. token })
+end
+
+function request() return req end
+
+function response(status, headers, body)
+  if status >= 300 then non2xx = non2xx + 1 end
+  if (headers["x-view-cache"] or headers["X-View-Cache"]) == "hit" then hits = hits + 1 end
+  if string.find(body, '"partial":true', 1, true) then partial = partial + 1 end
+end
+
+function done(summary, latency, requests)
+  local bad, h, p = 0, 0, 0
+  for _, t in ipairs(threads) do
+    bad = bad + t:get("non2xx"); h = h + t:get("hits"); p = p + t:get("partial")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '\nRESULT {"requests": %%d, "us": %%d, "non_2xx": %%d, "socket_errors": %%d, ' ..
+    '"p50": %%d, "p95": %%d, "p99": %%d, "hits": %%d, "partial": %%d}\n',
+    summary.requests, summary.duration, bad, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), h, p))
+end
+"""
 
 
-async def bench(base: str, connections: list[int],
-                seconds: float) -> tuple[list[tuple[Result, int]], dict]:
+@dataclass
+class Run:
+    result: mixed.OpResult
+    partial: int       # 200s with a section unavailable
+    hits: int          # answers served from the view cache
+    load: float        # the machine's 1-minute load average as the step started
+
+
+def drive_views(url: str, token: str, path: str, connections: int, seconds: float,
+                scenario: str) -> Run:
+    """``connections`` wrk connections reading the view for ``seconds``."""
+    script = Path(tempfile.mkdtemp(prefix="crm-bench-overview-")) / "overview.lua"
+    script.write_text(LUA % {"path": path, "token": token}, encoding="utf-8")
+    load = os.getloadavg()[0]
+    out, _ = mixed.start_wrk(url, script, connections, seconds).communicate()
+    line = next((ln for ln in out.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    r = json.loads(line[len("RESULT "):])
+    result = mixed.OpResult(scenario, connections, r["requests"], r["us"] / 1e6,
+                            r["non_2xx"], r["socket_errors"], r["p50"] / 1000,
+                            r["p95"] / 1000, r["p99"] / 1000)
+    return Run(result, r["partial"], r["hits"], load)
+
+
+def client(base: str, connections: list[int]) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=max(connections), max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        admin = await token(client, ADMIN_USER, ADMIN_PASSWORD)
-        cid, sections = await seed(client, admin)
-        results = []
-        for n in connections:
-            result, partial = await drive_views(client, [admin] * n,
-                                                f"/api/v1/customers/{cid}/overview", seconds)
-            results.append((result, partial))
-            print(f"overview {n:>3} conns: {result.rps:8.1f} req/s  p50 {result.pct(50):6.1f} ms"
-                  f"  p99 {result.pct(99):6.1f} ms  errors {result.errors}  partial {partial}",
-                  flush=True)
+    return httpx.AsyncClient(base_url=base, timeout=30, limits=limits)
+
+
+async def warm_up(base: str, path: str, admin: str) -> None:
+    """Read the view until it comes from the cache (a partial view is never kept)."""
+    async with client(base, [1]) as http:
+        for _ in range(300):
+            answer = await http.get(path, headers={"Authorization": f"Bearer {admin}"})
+            answer.raise_for_status()
+            if answer.headers.get("X-View-Cache") == "hit":
+                return
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the view never came from the cache")
+
+
+def runs(base: str, path: str, admin: str, connections: list[int], seconds: float,
+         scenario: str) -> list[Run]:
+    out = []
+    for n in connections:
+        run = drive_views(base, admin, path, n, seconds, scenario)
+        r = run.result
+        print(f"{scenario:<36} {n:>3} conns: {r.rps:8.1f} req/s  p50 {r.p50:6.1f} ms"
+              f"  p99 {r.p99:6.1f} ms  errors {r.errors}  partial {run.partial}"
+              f"  hits {run.hits}  load {run.load:.1f}", flush=True)
+        out.append(run)
+    return out
+
+
+async def prepare(base: str, connections: list[int]) -> tuple[str, str, dict]:
+    """Log in and seed; (the administrator's token, the view's path, its sections)."""
+    async with client(base, connections) as http:
+        admin = await token(http, ADMIN_USER, ADMIN_PASSWORD)
+        cid, sections = await seed(http, admin)
+    return admin, f"/api/v1/customers/{cid}/overview", sections
+
+
+def bench(cluster: Cluster, connections: list[int], seconds: float
+          ) -> tuple[list[Run], dict]:
+    """Cache off (the cluster starts with it off), then the gateway restarted with it on."""
+    admin, path, sections = asyncio.run(prepare(cluster.url, connections))
+    results = runs(cluster.url, path, admin, connections, seconds,
+                   "customer 360° view, cache off")
+    cluster.stop_process("gateway")
+    cluster.start_gateway(VIEW_CACHE_ENABLED="true")
+    cluster.wait_ready()
+    asyncio.run(warm_up(cluster.url, path, admin))
+    results += runs(cluster.url, path, admin, connections, seconds,
+                    "customer 360° view, cache on (warm)")
     return results, sections
 
 
-def section_text(results: list[tuple[Result, int]], sections: dict, command: str, store: str,
+def section_text(results: list[Run], sections: dict, command: str, store: str,
                  seconds: float) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "uncommitted"
@@ -150,24 +212,33 @@ def section_text(results: list[tuple[Result, int]], sections: dict, command: str
         f"each step runs {seconds:g} s.",
         "",
         "`GET /api/v1/customers/{id}/overview` of one customer with 3 contacts, 10 follow-ups, "
-        "3 plans, 5 opportunities and 3 tickets: one scoped RPC to customers, then one "
+        "3 plans, 5 opportunities and 3 tickets, read by the administrator (wrk, one "
+        "thread, on the same machine). *Cache off* "
+        "(`VIEW_CACHE_ENABLED=false`): every view is one scoped RPC to customers, then one "
         "`customer_sections` call per other service (sales, service desk, analytics) in "
-        "parallel (2 s budget each); 8 workers per replica.",
+        "parallel (2 s budget each); 8 workers per replica. *Cache on (warm)*: the gateway "
+        "restarted with the cache on and one view read first; nothing changes during the "
+        "load, so a view is one Lua round trip to Redis (`gateway.views`) and no RPC.",
         "",
         f"- sections of the view before the load (idle): served: {', '.join(available) or 'none'}",
         f"- unavailable: {', '.join(missing) or 'none'}",
         "",
         "| scenario | connections | requests/s | p50 ms | p99 ms | requests | errors | "
-        "partial views |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "partial views | from the cache | machine load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r, partial in results:
-        lines.append(f"| {r.scenario} | {r.connections} | {r.rps:.1f} | {r.pct(50):.1f} | "
-                     f"{r.pct(99):.1f} | {r.requests} | {r.errors} | {partial} |")
+    for run in results:
+        r = run.result
+        lines.append(f"| {r.operation} | {r.connections} | {r.rps:.1f} | {r.p50:.1f} | "
+                     f"{r.p99:.1f} | {r.requests} | {r.errors} | {run.partial} | "
+                     f"{run.hits} | {run.load:.1f} |")
     lines += [
         "",
         "A *partial view* is a 200 in which at least one section answered `available: false`"
-        " (e.g. its service took longer than the 2 s budget under this load).",
+        " (e.g. its service took longer than the 2 s budget under this load); it is never "
+        "cached. *From the cache*: answers with `X-View-Cache: hit`. *Machine load*: the "
+        "1-minute load average as the step started (2 cores: above 2, other processes "
+        "were competing for them).",
         "",
         "Target of SPEC §7: ≥ 500 requests/s at 64 connections, p99 ≤ 150 ms.",
         "",
@@ -184,11 +255,12 @@ def main() -> None:
     connections = [int(c) for c in args.connections.split(",")]
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-overview-")), store=args.store,
                       max_workers=8,
-                      extra_env={"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
+                      extra_env={"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false",
+                                 "VIEW_CACHE_ENABLED": "false"})
     try:
         cluster.start()
         print(f"cluster ready at {cluster.url} (logs in {cluster.workdir})", flush=True)
-        results, sections = asyncio.run(bench(cluster.url, connections, args.seconds))
+        results, sections = bench(cluster, connections, args.seconds)
     finally:
         cluster.stop()
     command = "python -m bench.overview" + (

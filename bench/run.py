@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import mixed, raw
+from bench import mixed, raw, targets
 from bench.report import machine, replace_preamble, replace_section
 from tests.cluster import ROOT, Cluster
 
@@ -246,6 +246,36 @@ def write_report(*, command: str, seconds: float, limits: dict[str, float],
     ]))
 
 
+def measure_targets(cluster: Cluster, load: mixed.Load, fixture: mixed.Fixture,
+                    seconds: float, replicas: dict[str, int]) -> str:
+    """The SPEC §7 rows this platform can show alone (``bench/targets.py``)."""
+    import httpx
+
+    from tests.cluster import ADMIN_PASSWORD, ADMIN_USER
+
+    lag_before = lag_buckets(cluster)
+    before = cpu_snapshot(cluster)
+    create = load.alone("create lead", seconds, connections=targets.CONNECTIONS)
+    mixed.wait_for_quiet(cluster, quiet_for=1.0)     # the creates' events, all applied
+    after = cpu_snapshot(cluster)
+    create_cpu = {k: after[k] - before.get(k, 0.0) for k in after}
+    create_lag = lag_quantiles(lag_buckets(cluster), lag_before)   # the backlog included
+    print(f"target create lead: {create.rps:.0f}/s p99 {create.p99:.1f} ms, {create.errors} "
+          f"errors; lag p99 ≤ {create_lag[1]:.0f} ms", flush=True)
+    view = load.alone("customer 360° view", seconds, connections=targets.CONNECTIONS)
+    print(f"target 360° view: {view.rps:.0f}/s p99 {view.p99:.1f} ms, {view.errors} errors",
+          flush=True)
+    with httpx.Client(base_url=cluster.url, timeout=30) as client:
+        admin = mixed._login(client, ADMIN_USER, ADMIN_PASSWORD)
+    reps = sorted({r.token for r in fixture.operations["create lead"]})
+    race = targets.claim_race(cluster.url, admin, reps)
+    print(f"target claim race: {race.winners} winner, {race.conflicts} × 409, "
+          f"others {race.others}", flush=True)
+    mixed.wait_for_quiet(cluster, quiet_for=1.0)
+    return targets.section(seconds=seconds, create=create, create_lag=create_lag, view=view,
+                           race=race, replicas=replicas, create_cpu=create_cpu)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0)
@@ -281,6 +311,7 @@ def main() -> None:
         load = mixed.Load(cluster.url, fixture)
         settled = mixed.wait_for_quiet(cluster)       # the set-up's events, all applied
         print(f"set-up applied by analytics after {settled:.0f} s", flush=True)
+        target_text = measure_targets(cluster, load, fixture, args.seconds, replicas)
         alone = []
         for name in mixed.WEIGHTS:
             before, started = cpu_snapshot(cluster), time.monotonic()
@@ -327,6 +358,7 @@ def main() -> None:
     for line in cpu_table(costs, lambda name, rps: f"{name} ({rps:.0f}/s)", transpose=True):
         print(line)
     if not args.no_write:
+        replace_section("SPEC §7 targets", target_text)
         write_report(command=command, seconds=args.seconds, limits=limits, levels=levels,
                      cpu=cpu, costs=costs, lags=lags, reps=args.reps,
                      replicas=replicas)

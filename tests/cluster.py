@@ -21,15 +21,10 @@ from urllib.parse import quote
 
 import httpx
 
+from services import SERVICES  # noqa: F401 - re-exported: tests import it from here
+
 ROOT = Path(__file__).resolve().parents[1]
 RABBIT_API = os.environ.get("CRM_TEST_RABBIT_API", "http://127.0.0.1:15672")
-SERVICES = {
-    "leads": "services.leads.service:LeadsService",
-    "customers": "services.customers.service:CustomersService",
-    "sales": "services.sales.service:SalesService",
-    "service_desk": "services.service_desk.service:ServiceDeskService",
-    "analytics": "services.analytics.service:AnalyticsService",
-}
 ADMIN_USER, ADMIN_PASSWORD = "admin", "e2e-admin-password"
 
 
@@ -143,10 +138,10 @@ class Cluster:
         return self._spawn(f"{name}-{replica}",
                            [sys.executable, "-m", "crmkit.runner", SERVICES[name]], env)
 
-    def start_gateway(self):
+    def start_gateway(self, **env_overrides: str):
         return self._spawn("gateway", [sys.executable, "-m", "uvicorn", "gateway.app:app",
                                        "--host", "127.0.0.1", "--port", str(self.port),
-                                       "--no-access-log"], self._env)
+                                       "--no-access-log"], {**self._env, **env_overrides})
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

@@ -55,12 +55,18 @@ def record_events(uow: UnitOfWork, batch: list[Event]) -> list[Event]:
     """Apply a batch of deliveries in the caller's unit of work: each event not seen before
     (inbox) is logged and projected in order; the counters all of them touch are written
     once, at the end, in one global order (``Deltas``). Returns the events applied."""
-    deltas, applied = projections.Deltas(), []
+    fresh = uow.first_deliveries([{"id": e.id, "type": e.type} for e in batch], ev.CONSUMER)
+    applied = []
     for event in batch:
-        if uow.first_delivery({"id": event.id, "type": event.type}, ev.CONSUMER):
-            projections.log(uow.session, event)
-            projections.apply(uow.session, event, deltas)
+        if event.id in fresh:
+            fresh.discard(event.id)
             applied.append(event)
+    for event in applied:             # the log rows: one INSERT for the batch
+        projections.log(uow.session, event)
+    uow.session.flush()
+    deltas = projections.Deltas()
+    for event in applied:
+        projections.apply(uow.session, event, deltas)
     deltas.write(uow.session)
     return applied
 

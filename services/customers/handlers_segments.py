@@ -291,6 +291,7 @@ def preview_segment(uow: UnitOfWork, principal: Principal, filters=None, team_me
     principal.require_role(*MANAGERS, "sales")
     stored = validate_filters(filters)
     size = page_limit(limit)
+    uow.snapshot()                      # the count and the page agree with each other
     query = _members_query(uow, principal, stored, team_members)
     page = paginate(uow.session, query, Customer.id, cursor, size, dump_member)
     return {"filters": stored, "count": _count(uow, principal, stored, team_members), **page}

@@ -132,9 +132,10 @@ def unroutable_at_start(urls: dict[str, str]) -> frozenset[str]:
     """Events the sources published before analytics had declared its queue.
 
     A service's migration may emit events (sales seeds the default pipeline and announces
-    it with ``pipeline.created``); when it starts before analytics has bound
-    ``analytics.events``, the broker routes that message nowhere. Found once at the start
-    (everything else has arrived by then) and left out of the exactly-once books.
+    it with ``pipeline.created``); before ``crmkit.topology`` (every service declares every
+    queue before it starts) such a message could be routed nowhere when its producer started
+    before analytics. Still measured at the start (expected: none) and left out of the
+    exactly-once books, so a regression shows in the report rather than as a lost event.
     """
     books = wait_settled(urls, timeout=10)
     missing: set[str] = set()

@@ -32,6 +32,10 @@ from tests.faults.infra import PrivatePostgres, PrivateRabbit
 from tests.faults.load import Actors
 
 WORKERS = int(os.environ.get("CRM_FAULTS_WORKERS", "6"))
+#: the reps' bearer tokens are taken once, at the start of the session, and must outlive it:
+#: the fault tests (~5 min) and the soak (CRM_SOAK_SECONDS; 30 min for the full run), whose
+#: load would otherwise meet 401 token_expired after the default 30 minutes
+TOKEN_MINUTES = 60 + int(float(os.environ.get("CRM_SOAK_SECONDS", "180")) // 60)
 
 
 @dataclass
@@ -118,7 +122,8 @@ def platform(tmp_path_factory):
         urls = {name: pg.create_database(f"crm_faults_{name}") for name in SERVICES}
         cluster = Cluster(workdir, replicas={}, amqp_port=rabbit.amqp_port,
                           rabbit_api=rabbit.api, database_urls=urls,
-                          extra_env={"RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "INFO"})
+                          extra_env={"RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "INFO",
+                                     "ACCESS_TOKEN_MINUTES": str(TOKEN_MINUTES)})
         cluster.start()
         admin = httpx.Client(base_url=f"{cluster.url}/api/v1", timeout=30, headers={
             "Authorization": f"Bearer {_token(cluster.url, ADMIN_USER, ADMIN_PASSWORD)}"})

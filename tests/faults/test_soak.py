@@ -20,6 +20,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cluster import SERVICES
 from tests.faults.accounting import assert_exactly_once
 from tests.faults.conftest import WORKERS
@@ -48,6 +50,7 @@ def sample(platform) -> dict:
             "pg": pg_sessions}
 
 
+@pytest.mark.timeout(SECONDS + 600)   # the run itself, then the books (the default: 300 s)
 def test_soak_memory_and_connections_stay_flat_without_errors(platform):
     cluster = platform.cluster
     samples = []

@@ -1,0 +1,117 @@
+"""The rows of SPEC §7 that ``make bench`` can measure on the running platform, each alone.
+
+- create lead through the gateway at 64 connections (wrk, 15 s): requests/s, p99, errors;
+  and the event lag commit → analytics read model during that load;
+- the customer 360° view at 64 connections (wrk, the fixture's customers read by their reps);
+- 100 concurrent claims of one pool lead by different reps, two replicas of leads: exactly
+  one winner, 99 × 409, nothing else.
+
+``bench/run.py`` runs them right after the set-up (before the mixed levels, so no rep has
+used up a claim quota) and writes the section "SPEC §7 targets" of docs/benchmarks.md.
+The other rows have their own benchmarks (named in the table).
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+
+import httpx
+
+from bench import mixed
+
+CONNECTIONS = 64
+CLAIMS = 100
+
+
+@dataclass
+class ClaimRace:
+    winners: int
+    conflicts: int
+    others: dict[int, int]
+
+
+async def _claim_race(url: str, admin_token: str, tokens: list[str]) -> ClaimRace:
+    async with httpx.AsyncClient(base_url=f"{url}{mixed.API}", timeout=30,
+                                 limits=httpx.Limits(max_connections=CLAIMS)) as client:
+        lead = await client.post("/leads", json={"name": "抢单测试", "company": "争抢科技"},
+                                 headers={"Authorization": f"Bearer {admin_token}"})
+        lead.raise_for_status()
+        path = f"/leads/{lead.json()['id']}/claim"
+        answers = await asyncio.gather(*[
+            client.post(path, headers={"Authorization": f"Bearer {tokens[n % len(tokens)]}"})
+            for n in range(CLAIMS)])
+    codes = [a.status_code for a in answers]
+    others: dict[int, int] = {}
+    for code in codes:
+        if code not in (200, 409):
+            others[code] = others.get(code, 0) + 1
+    return ClaimRace(codes.count(200), codes.count(409), others)
+
+
+def claim_race(url: str, admin_token: str, tokens: list[str]) -> ClaimRace:
+    """``CLAIMS`` claims of one new pool lead at once, by ``tokens`` (distinct reps)."""
+    return asyncio.run(_claim_race(url, admin_token, tokens))
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:,.{digits}f}"
+
+
+def section(*, seconds: float, create: mixed.OpResult, create_lag: tuple[float, float, int],
+            view: mixed.OpResult, race: ClaimRace, replicas: dict[str, int],
+            create_cpu: dict[str, float] | None = None) -> str:
+    """``create_cpu``: CPU seconds used by each process for the create load and the
+    application of its events."""
+    def met(ok: bool) -> str:
+        return "**met**" if ok else "not met"
+
+    lag_p50, lag_p99, lag_n = create_lag
+    rows = [
+        ("create lead through the gateway, 64 connections",
+         "≥ 1,000 requests/s, p99 ≤ 100 ms, 0 errors",
+         f"{_fmt(create.rps)}/s, p50 {_fmt(create.p50, 1)} ms, p99 {_fmt(create.p99, 1)} ms, "
+         f"{create.errors} errors",
+         met(create.rps >= 1000 and create.p99 <= 100 and create.errors == 0)),
+        ("read customer 360° view, 64 connections", "≥ 500 requests/s, p99 ≤ 150 ms",
+         f"{_fmt(view.rps)}/s, p50 {_fmt(view.p50, 1)} ms, p99 {_fmt(view.p99, 1)} ms, "
+         f"{view.errors} errors", met(view.rps >= 500 and view.p99 <= 150)),
+        (f"{CLAIMS} concurrent claims of one lead, {replicas.get('leads', 1)} replicas of leads",
+         "exactly 1 winner, 99 × 409, 0 other errors",
+         f"{race.winners} winner, {race.conflicts} × 409, other: {race.others or 0}",
+         met(race.winners == 1 and race.conflicts == CLAIMS - 1 and not race.others)),
+        ("event lag, commit → analytics read model, of every create of that load (until applied)",
+         "p99 ≤ 500 ms", f"p50 ≤ {_fmt(lag_p50)} ms, p99 ≤ {_fmt(lag_p99)} ms "
+         f"({lag_n:,} events; histogram bucket bounds)", met(lag_p99 <= 500)),
+    ]
+    lines = [
+        f"Each row alone on the platform of *Mixed load* ({seconds:g} s per load, wrk, "
+        f"{CONNECTIONS} connections), right after the set-up. Written by `make bench`.",
+        "",
+        "| SPEC §7 | target | measured | |",
+        "|---|---|---|---|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        "",
+        *_cpu_lines(create, create_cpu),
+        "The other rows of SPEC §7 have their own benchmarks: analytics over 1M leads "
+        "(*Analytics at scale*, `python -m bench.analytics_scale`), the 100k-row import "
+        "(*Import 100k leads*, `python -m bench.import_leads`), kill -9 and a RabbitMQ restart "
+        "under load (`make test-faults`, docs/reliability.md).",
+    ]
+    return "\n".join(lines)
+
+
+def _cpu_lines(create: mixed.OpResult, used: dict[str, float] | None) -> list[str]:
+    """What one create cost in CPU in each process (its request, its event relayed and
+    applied by analytics): what bounds the create rate."""
+    if not used or not create.requests:
+        return []
+    per = {name: 1000 * value / create.requests for name, value in used.items() if value > 0}
+    total = sum(per.values())
+    parts = ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(per.items(),
+                                                                 key=lambda kv: -kv[1]))
+    return [f"CPU per create, its event applied included (ms, by process; the servers count "
+            f"whatever else ran on the machine): {parts}; "
+            f"**{total:.2f} ms in all**, so two cores carry at most "
+            f"≈ {2000 / total:,.0f} creates/s.", ""]
