@@ -1,13 +1,33 @@
-"""One place that opens robust RabbitMQ connections for the gateway.
+"""RabbitMQ for the gateway: robust connections and the base of its background consumers.
 
 ``aio_pika.RobustConnection`` reconnects by itself and restores its channels, exchanges,
 queues, bindings and consumers. ``fail_fast=0`` makes the *first* connection keep retrying
 too, so the gateway starts (and answers ``/healthz``) while the broker is still coming up.
+
+``QueueConsumer`` is what the notification inbox, the webhook deliveries and the 360° view
+cache's invalidation share: a connection of its own, a set-up (declare, bind, consume) tried
+again every ``AMQP_RECONNECT_SECONDS`` until the broker takes it, ``connected`` for the
+readiness probe, and a clean ``close``. Each subclass names its queue and bindings
+(``declare``) and handles a message (``on_message``).
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
 import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
 from yarl import URL
+
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: the services' topic exchanges, where their outbox relays publish every event
+EVENT_EXCHANGES = ("leads.events", "customers.events", "sales.events", "service_desk.events",
+                   "analytics.events")
 
 
 def robust_connection(
@@ -20,3 +40,115 @@ def robust_connection(
         reconnect_interval=str(reconnect_seconds),
         client_properties={"connection_name": name},
     )
+
+
+def queue_arguments(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """A queue's arguments: ``extra`` and the queue type the deployment asked for."""
+    args = dict(extra)
+    if settings.amqp_queue_type == "quorum":
+        args["x-queue-type"] = "quorum"
+    return args
+
+
+async def declare_exchanges(channel: AbstractRobustChannel, names: Iterable[str]
+                            ) -> dict[str, aio_pika.abc.AbstractExchange]:
+    """The services' event exchanges by name (declared as their relays declare them)."""
+    return {name: await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC,
+                                                 durable=True)
+            for name in dict.fromkeys(names)}
+
+
+class QueueConsumer:
+    """A consumer the gateway runs in the background of its lifespan (see module docstring).
+
+    Subclasses set ``name`` (the connection's name and the logs'), ``prefetch`` and,
+    when ``on_message`` publishes, ``publisher_confirms``; they implement ``declare``
+    and ``on_message``, and may run more tasks beside the set-up (``background``)."""
+
+    name = "gateway-consumer"
+    prefetch = 32
+    publisher_confirms = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._connection: aio_pika.RobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    # -- what a subclass provides ------------------------------------------------------
+
+    async def declare(self, channel: AbstractRobustChannel) -> AbstractQueue:
+        """Declare the queue (and whatever it needs) and bind it; return it."""
+        raise NotImplementedError
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        raise NotImplementedError
+
+    def background(self) -> list[Coroutine[Any, Any, None]]:
+        """Coroutines to run as long as the consumer runs, beside its set-up."""
+        return []
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        conn, channel = self._connection, self._channel
+        return (self._ready.is_set() and conn is not None and conn.connected.is_set()
+                and channel is not None and not channel.is_closed)
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._connection = robust_connection(
+            self.settings.amqp_uri, name=self.name,
+            reconnect_seconds=self.settings.amqp_reconnect_seconds)
+        self._tasks = [asyncio.create_task(self._setup(), name=f"{self.name}-setup"),
+                       *(asyncio.create_task(work, name=f"{self.name}-{n}")
+                         for n, work in enumerate(self.background()))]
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self._ready.clear()
+        self._channel = None
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def _setup(self) -> None:
+        """Connect, declare and consume; on any failure close the channel, wait
+        ``AMQP_RECONNECT_SECONDS`` and start again. Once consuming, the robust connection
+        restores all of it after a broker restart."""
+        assert self._connection is not None
+        while True:
+            channel = None
+            try:
+                await self._connection.connect()
+                channel = await self._connection.channel(
+                    publisher_confirms=self.publisher_confirms)
+                await channel.set_qos(prefetch_count=self.prefetch)
+                queue = await self.declare(channel)
+                await queue.consume(self.on_message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any setup failure: retry later
+                log.warning("%s: setup failed, retrying: %s", self.name, exc)
+                if channel is not None:
+                    await asyncio.gather(channel.close(), return_exceptions=True)
+                await asyncio.sleep(self.settings.amqp_reconnect_seconds)
+                continue
+            self._channel = channel
+            self._ready.set()
+            log.info("%s: ready on queue %s", self.name, queue.name)
+            return

@@ -19,7 +19,6 @@ message is dead-lettered.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -27,10 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from fastapi.concurrency import run_in_threadpool
 from redis.asyncio import Redis
 
-from gateway.broker import robust_connection
+from gateway.broker import EVENT_EXCHANGES, QueueConsumer, declare_exchanges, queue_arguments
 from gateway.db import Database
 from gateway.inbox import store_notification, to_json_ready
 from gateway.metrics import (
@@ -43,8 +43,6 @@ from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EVENT_EXCHANGES = ("leads.events", "customers.events", "sales.events", "service_desk.events",
-                   "analytics.events")
 RETRIES_HEADER = "x-gateway-retries"
 
 RETURN_REASONS = {"overdue": "超期未跟进，系统自动退回", "released": "负责人主动退回",
@@ -186,97 +184,37 @@ def build_notification(envelope: dict[str, Any]) -> dict[str, Any] | None:
             "body": rule.body(data), "data": data, "event_id": envelope["id"]}
 
 
-class NotificationConsumer:
+class NotificationConsumer(QueueConsumer):
     """Background consumer of the services' events into the inbox (see module docstring)."""
 
+    name = "gateway-notifications"
+    publisher_confirms = True           # a failed insert is republished to the retry queue
+
     def __init__(self, settings: Settings, database: Database, redis: Redis) -> None:
-        self.settings = settings
+        super().__init__(settings)
+        self.prefetch = settings.notifications_prefetch
         self.database = database
         self.redis = redis
         self.store: Callable[..., dict | None] = store_notification  # replaceable in tests
-        self._connection: aio_pika.RobustConnection | None = None
-        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
-        self._ready = asyncio.Event()
-        self._starter: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        if self._starter is not None:
-            return
-        self._connection = robust_connection(
-            self.settings.amqp_uri, name="gateway-notifications",
-            reconnect_seconds=self.settings.amqp_reconnect_seconds)
-        self._starter = asyncio.create_task(self._setup(), name="notification-consumer-setup")
-
-    async def wait_ready(self, timeout: float | None = None) -> bool:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    @property
-    def connected(self) -> bool:
-        conn, channel = self._connection, self._channel
-        return (self._ready.is_set() and conn is not None and conn.connected.is_set()
-                and channel is not None and not channel.is_closed)
-
-    async def close(self) -> None:
-        if self._starter is not None:
-            self._starter.cancel()
-            await asyncio.gather(self._starter, return_exceptions=True)
-            self._starter = None
-        self._ready.clear()
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
-
-    def _queue_arguments(self, **extra: Any) -> dict[str, Any]:
-        args = dict(extra)
-        if self.settings.amqp_queue_type == "quorum":
-            args["x-queue-type"] = "quorum"
-        return args
-
-    async def _setup(self) -> None:
-        assert self._connection is not None
+    async def declare(self, channel: AbstractRobustChannel) -> AbstractQueue:
         s = self.settings
-        while True:
-            channel = None
-            try:
-                await self._connection.connect()
-                channel = await self._connection.channel(publisher_confirms=True)
-                await channel.set_qos(prefetch_count=s.notifications_prefetch)
-                exchanges = {}
-                for name in EVENT_EXCHANGES:
-                    exchanges[name] = await channel.declare_exchange(
-                        name, aio_pika.ExchangeType.TOPIC, durable=True)
-                await channel.declare_queue(
-                    s.notifications_dlq, durable=True, arguments=self._queue_arguments())
-                await channel.declare_queue(
-                    s.notifications_retry_queue, durable=True, arguments=self._queue_arguments(
-                        **{"x-dead-letter-exchange": "",
-                           "x-dead-letter-routing-key": s.notifications_queue}))
-                queue = await channel.declare_queue(
-                    s.notifications_queue, durable=True, arguments=self._queue_arguments(
-                        **{"x-dead-letter-exchange": "",
-                           "x-dead-letter-routing-key": s.notifications_dlq}))
-                for event_type, rule in RULES.items():
-                    await queue.bind(exchanges[rule.exchange], routing_key=event_type)
-                await queue.consume(self._on_message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any setup failure: retry later
-                log.warning("Notification consumer setup failed, retrying: %s", exc)
-                if channel is not None:
-                    await asyncio.gather(channel.close(), return_exceptions=True)
-                await asyncio.sleep(s.amqp_reconnect_seconds)
-                continue
-            self._channel = channel
-            self._ready.set()
-            log.info("Notification consumer ready on queue %s", s.notifications_queue)
-            return
+        exchanges = await declare_exchanges(channel, EVENT_EXCHANGES)
+        await channel.declare_queue(s.notifications_dlq, durable=True,
+                                    arguments=queue_arguments(s))
+        await channel.declare_queue(
+            s.notifications_retry_queue, durable=True, arguments=queue_arguments(
+                s, **{"x-dead-letter-exchange": "",
+                      "x-dead-letter-routing-key": s.notifications_queue}))
+        queue = await channel.declare_queue(
+            s.notifications_queue, durable=True, arguments=queue_arguments(
+                s, **{"x-dead-letter-exchange": "",
+                      "x-dead-letter-routing-key": s.notifications_dlq}))
+        for event_type, rule in RULES.items():
+            await queue.bind(exchanges[rule.exchange], routing_key=event_type)
+        return queue
 
-    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         try:
             envelope = parse_envelope(message.body)
         except MalformedEvent as exc:

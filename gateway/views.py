@@ -43,16 +43,17 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from time import monotonic
 from typing import Any
 
 import aio_pika
+from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.broker import robust_connection
+from gateway.broker import QueueConsumer, declare_exchanges, queue_arguments
 from gateway.metrics import VIEW_CACHE_INVALIDATIONS, VIEW_CACHE_LOOKUPS
 from gateway.notifications import MalformedEvent, parse_envelope
 from gateway.settings import Settings
@@ -301,89 +302,34 @@ def customers_of(envelope: dict[str, Any]) -> list[str]:
     return [str(data[f]) for f in trigger.fields if data.get(f)]
 
 
-class ViewEvents:
+class ViewEvents(QueueConsumer):
     """Consumer of ``VIEW_EVENTS`` on ``VIEW_CACHE_QUEUE``: bumps each event's customers now
     and once more after ``VIEW_CACHE_SETTLE_SECONDS``. It runs even with the cache disabled,
     so that replicas which have it on (or this one, once it is on again) never keep a view
     older than a change. A bump Redis refuses is retried (the message is requeued)."""
 
     RETRY_PAUSE = 1.0
+    name = "gateway-views"
+    prefetch = 64
 
     def __init__(self, settings: Settings, cache: ViewCache) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.cache = cache
-        self._connection: aio_pika.RobustConnection | None = None
-        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
-        self._ready = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
         self._settle: dict[str, float] = {}   # customer id -> when to bump it again
 
-    @property
-    def connected(self) -> bool:
-        conn, channel = self._connection, self._channel
-        return (self._ready.is_set() and conn is not None and conn.connected.is_set()
-                and channel is not None and not channel.is_closed)
+    def background(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._settle_loop()]
 
-    async def start(self) -> None:
-        if self._tasks:
-            return
-        self._connection = robust_connection(
-            self.settings.amqp_uri, name="gateway-views",
-            reconnect_seconds=self.settings.amqp_reconnect_seconds)
-        self._tasks = [asyncio.create_task(self._setup(), name="view-events-setup"),
-                       asyncio.create_task(self._settle_loop(), name="view-events-settle")]
-
-    async def wait_ready(self, timeout: float | None = None) -> bool:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        self._ready.clear()
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
-
-    async def _setup(self) -> None:
-        assert self._connection is not None
+    async def declare(self, channel: AbstractRobustChannel) -> AbstractQueue:
         s = self.settings
-        arguments = {"x-queue-type": "quorum"} if s.amqp_queue_type == "quorum" else {}
-        while True:
-            channel = None
-            try:
-                await self._connection.connect()
-                channel = await self._connection.channel()
-                await channel.set_qos(prefetch_count=64)
-                queue = await channel.declare_queue(s.view_cache_queue, durable=True,
-                                                    arguments=arguments)
-                exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
-                for event_type, trigger in VIEW_EVENTS.items():
-                    if trigger.exchange not in exchanges:
-                        exchanges[trigger.exchange] = await channel.declare_exchange(
-                            trigger.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-                    await queue.bind(exchanges[trigger.exchange], routing_key=event_type)
-                await queue.consume(self._on_message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any setup failure: retry later
-                log.warning("View cache consumer setup failed, retrying: %s", exc)
-                if channel is not None:
-                    await asyncio.gather(channel.close(), return_exceptions=True)
-                await asyncio.sleep(s.amqp_reconnect_seconds)
-                continue
-            self._channel = channel
-            self._ready.set()
-            log.info("View cache consumer ready on queue %s", s.view_cache_queue)
-            return
+        queue = await channel.declare_queue(s.view_cache_queue, durable=True,
+                                            arguments=queue_arguments(s))
+        exchanges = await declare_exchanges(channel, (t.exchange for t in VIEW_EVENTS.values()))
+        for event_type, trigger in VIEW_EVENTS.items():
+            await queue.bind(exchanges[trigger.exchange], routing_key=event_type)
+        return queue
 
-    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         try:
             ids = customers_of(parse_envelope(message.body))
         except MalformedEvent as exc:

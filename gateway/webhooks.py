@@ -32,22 +32,23 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from time import monotonic
 from typing import Any
 
 import aio_pika
 import httpx
+from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmkit.errors import NotFound, ValidationFailed
-from gateway.broker import robust_connection
+from gateway.broker import EVENT_EXCHANGES, QueueConsumer, declare_exchanges
 from gateway.db import Database
 from gateway.models import Webhook, WebhookAttempt, WebhookDelivery
-from gateway.notifications import EVENT_EXCHANGES, MalformedEvent, parse_envelope
+from gateway.notifications import MalformedEvent, parse_envelope
 from gateway.pagination import decode_cursor, page
 from gateway.settings import Settings
 
@@ -302,16 +303,15 @@ def validate_url(url: str) -> str:
 # -- the consumer and the dispatcher --------------------------------------------------------
 
 
-class WebhookService:
+class WebhookService(QueueConsumer):
     """Started in the lifespan: consumes events into deliveries and sends them."""
 
+    name = "gateway-webhooks"
+
     def __init__(self, settings: Settings, database: Database) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.database = database
-        self._connection: aio_pika.RobustConnection | None = None
-        self._tasks: list[asyncio.Task] = []
         self._wake = asyncio.Event()
-        self._ready = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._in_flight: set[asyncio.Task] = set()
         self._http: httpx.AsyncClient | None = None
@@ -321,30 +321,24 @@ class WebhookService:
         self._bound: set[str] = {"#"}        # what to unbind when not wanted (older: '#')
         self._binding = asyncio.Lock()
 
-    @property
-    def connected(self) -> bool:
-        return self._ready.is_set()
+    def background(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._dispatch(), self._resync()]
 
     async def start(self) -> None:
-        self._http = httpx.AsyncClient(timeout=self.settings.webhook_timeout,
-                                       headers={"User-Agent": USER_AGENT},
-                                       follow_redirects=False)
-        self._connection = robust_connection(
-            self.settings.amqp_uri, name="gateway-webhooks",
-            reconnect_seconds=self.settings.amqp_reconnect_seconds)
-        self._tasks = [asyncio.create_task(self._consume(), name="webhook-consumer"),
-                       asyncio.create_task(self._dispatch(), name="webhook-dispatcher"),
-                       asyncio.create_task(self._resync(), name="webhook-bindings")]
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.settings.webhook_timeout,
+                                           headers={"User-Agent": USER_AGENT},
+                                           follow_redirects=False)
+        await super().start()
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self._in_flight]:
+        for task in self._in_flight:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._in_flight, return_exceptions=True)
-        self._tasks = []
-        if self._connection is not None:
-            await self._connection.close()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await super().close()
         if self._http is not None:
             await self._http.aclose()
+            self._http = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -397,32 +391,15 @@ class WebhookService:
             self._subscriptions = cached
         return wanted(cached[1], envelope)
 
-    async def _consume(self) -> None:
-        assert self._connection is not None
-        s = self.settings
-        while True:
-            try:
-                await self._connection.connect()
-                channel = await self._connection.channel()
-                await channel.set_qos(prefetch_count=32)
-                queue = await channel.declare_queue(s.webhooks_queue, durable=True)
-                self._exchanges = [await channel.declare_exchange(
-                    name, aio_pika.ExchangeType.TOPIC, durable=True)
-                    for name in EVENT_EXCHANGES]
-                self._queue = queue
-                await self.sync_bindings()
-                await queue.consume(self._on_message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - retry the setup
-                log.warning("Webhook consumer setup failed, retrying: %s", exc)
-                await asyncio.sleep(s.amqp_reconnect_seconds)
-                continue
-            self._ready.set()
-            log.info("Webhook consumer ready on queue %s", s.webhooks_queue)
-            return
+    async def declare(self, channel: AbstractRobustChannel) -> AbstractQueue:
+        """The queue, bound to what the active subscriptions want (``sync_bindings``)."""
+        queue = await channel.declare_queue(self.settings.webhooks_queue, durable=True)
+        self._exchanges = list((await declare_exchanges(channel, EVENT_EXCHANGES)).values())
+        self._queue = queue
+        await self.sync_bindings()
+        return queue
 
-    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         try:
             envelope = parse_envelope(message.body)
         except MalformedEvent as exc:

@@ -319,7 +319,7 @@ def test_the_queue_is_bound_only_to_what_subscriptions_want(http, admin, receive
     keys = {key for _, key in bound}
     assert {"work_order.#", "return.approved"} <= keys
     assert "#" not in keys                             # no catch-all: nobody asked for '*'
-    from gateway.notifications import EVENT_EXCHANGES
+    from gateway.broker import EVENT_EXCHANGES
     assert {source for source, key in bound if key == "return.approved"} == set(EVENT_EXCHANGES)
     publish(gateway_settings.amqp_uri, "service_desk.events", "work_order.completed",
             {"work_order_id": "W1"})                    # routed at once, no wait
