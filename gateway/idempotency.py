@@ -15,6 +15,7 @@ user, the API key, or — unauthenticated — the client IP), so two users never
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -34,10 +35,12 @@ NOT_KEPT = {401, 429}
 
 
 class IdempotencyGuard:
-    def __init__(self, redis: Redis, ttl: int, lock_seconds: int) -> None:
+    def __init__(self, redis: Redis, ttl: int, lock_seconds: int,
+                 timeout: float | None = None) -> None:
         self.redis = redis
         self.ttl = ttl
         self.lock_seconds = lock_seconds
+        self.timeout = timeout      # a Redis that does not answer counts as one that fails
 
     async def handle(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send,
                      caller: str, key: str) -> None:
@@ -52,8 +55,9 @@ class IdempotencyGuard:
         redis_key = f"crm:idem:{caller}:{hashlib.sha256(key.encode()).hexdigest()}"
         marker = json.dumps({"state": "in_progress", "fingerprint": print_})
         try:
-            first = await self.redis.set(redis_key, marker, nx=True, ex=self.lock_seconds)
-            stored = None if first else await self.redis.get(redis_key)
+            async with asyncio.timeout(self.timeout):
+                first = await self.redis.set(redis_key, marker, nx=True, ex=self.lock_seconds)
+                stored = None if first else await self.redis.get(redis_key)
         except Exception:  # noqa: BLE001 - no guarantee without Redis: refuse
             log.warning("Idempotency store unavailable (Redis)")
             await send_response(send, json_error(
@@ -105,11 +109,12 @@ class IdempotencyGuard:
     async def _finish(self, redis_key: str, print_: str, status: int,
                       headers: list[tuple[str, str]], body: bytes) -> None:
         try:
-            if status >= 500 or status in NOT_KEPT:
-                await self.redis.delete(redis_key)
-                return
-            await self.redis.set(redis_key, json.dumps({
-                "state": "done", "fingerprint": print_, "status": status, "headers": headers,
-                "body": base64.b64encode(body).decode()}), ex=self.ttl)
+            async with asyncio.timeout(self.timeout):
+                if status >= 500 or status in NOT_KEPT:
+                    await self.redis.delete(redis_key)
+                    return
+                await self.redis.set(redis_key, json.dumps({
+                    "state": "done", "fingerprint": print_, "status": status,
+                    "headers": headers, "body": base64.b64encode(body).decode()}), ex=self.ttl)
         except Exception:  # noqa: BLE001 - the marker expires by itself
             log.warning("Could not store the idempotent answer (Redis)")

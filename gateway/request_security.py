@@ -17,6 +17,7 @@ running them without the guarantee could apply them twice.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -110,7 +111,8 @@ class SecurityMiddleware:
             idem_key = header(scope, b"idempotency-key")
             if method == "POST" and idem_key is not None:
                 guard = IdempotencyGuard(state.redis, settings.idempotency_ttl_seconds,
-                                         settings.idempotency_lock_seconds)
+                                         settings.idempotency_lock_seconds,
+                                         settings.redis_request_timeout)
                 await guard.handle(self.app, scope, receive, send, caller, idem_key)
                 return
             await self.app(scope, receive, send)
@@ -123,7 +125,8 @@ class SecurityMiddleware:
             limiter = state.rate_limiter = RateLimiter(state.redis,
                                                        state.settings.rate_limit_per_minute)
         try:
-            allowed, retry_after = await limiter.hit(caller)
+            async with asyncio.timeout(state.settings.redis_request_timeout):
+                allowed, retry_after = await limiter.hit(caller)
         except Exception:  # noqa: BLE001 - fail open: Redis down must not stop the API
             log.warning("Rate limiter unavailable (Redis); request let through")
             return None
@@ -142,7 +145,8 @@ class SecurityMiddleware:
                                  settings.login_max_failures_per_ip,
                                  settings.login_failure_window_seconds)
         try:
-            wait = await throttle.blocked(username, ip) if username else 0
+            async with asyncio.timeout(settings.redis_request_timeout):
+                wait = await throttle.blocked(username, ip) if username else 0
         except Exception:  # noqa: BLE001 - fail open, like the rate limit
             log.warning("Login throttle unavailable (Redis); attempt let through")
             throttle, wait = None, 0
@@ -164,7 +168,8 @@ class SecurityMiddleware:
                     await run_in_threadpool(state.database.run, audit.record, "login_failed",
                                             actor_name=username, ip=ip)
                     if throttle is not None and username:
-                        await _quietly(throttle.failed(username, ip))
+                        await _quietly(throttle.failed(username, ip),
+                                       settings.redis_request_timeout)
             elif message["type"] == "http.response.body" and status == 200:
                 answer.extend(message.get("body", b""))
                 if not message.get("more_body", False):
@@ -173,7 +178,8 @@ class SecurityMiddleware:
                     await run_in_threadpool(state.database.run, audit.record, "login",
                                             actor_id=user_id, actor_name=username, ip=ip)
                     if throttle is not None:
-                        await _quietly(throttle.succeeded(username))
+                        await _quietly(throttle.succeeded(username),
+                                       settings.redis_request_timeout)
             await send(message)
 
         await self.app(scope, replay(body, receive), capture)
@@ -186,9 +192,10 @@ def _token_subject(body: bytes, secret: str) -> str | None:
         return None
 
 
-async def _quietly(awaitable: Any) -> None:
+async def _quietly(awaitable: Any, timeout: float) -> None:
     try:
-        await awaitable
+        async with asyncio.timeout(timeout):
+            await awaitable
     except Exception:  # noqa: BLE001
         log.warning("Login throttle update failed (Redis)")
 

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # -- request security (gateway.ratelimit, gateway.idempotency, docs/security.md) --------
     rate_limit_enabled: bool = Field(True, description="token bucket per user / API key / IP")
     rate_limit_per_minute: int = Field(1200, ge=1, description="requests per caller per minute")
+    redis_request_timeout: float = Field(
+        0.5, gt=0, le=10, description="seconds a request waits for Redis in the rate limit, "
+                                      "the login throttle and the idempotency guard before "
+                                      "treating it as down")
     login_max_failures: int = Field(10, ge=1, description="failed logins per username per "
                                                            "window before 429")
     login_max_failures_per_ip: int = Field(100, ge=1, description="failed logins per client IP "

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import threading
 import uuid
 
 import httpx
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from gateway.ratelimit import RateLimiter
 from tests.gateway.conftest import PASSWORD, REDIS_URL
@@ -185,6 +187,61 @@ def test_login_throttle_per_username(http, make_user, sync_redis, admin):
         assert throttled[0]["actor_name"] == user.username
     finally:
         sync_redis.delete(f"crm:login:user:{user.username}", "crm:login:ip:127.0.0.1")
+
+
+@pytest.fixture
+def hung_redis(live_gateway):
+    """Swap the gateway's Redis for a server that accepts connections and never answers (a
+    Redis stopped with SIGSTOP, or a partition): requests must not wait on it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])      # read nothing, answer nothing
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    state = live_gateway.app.state
+    saved = state.redis, getattr(state, "rate_limiter", None)
+    state.redis = AsyncRedis(host="127.0.0.1", port=server.getsockname()[1],
+                             decode_responses=True, socket_connect_timeout=1)
+    state.rate_limiter = RateLimiter(state.redis, per_minute=5)
+    try:
+        yield state.settings.redis_request_timeout
+    finally:
+        state.redis, state.rate_limiter = saved
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def test_a_hung_redis_does_not_hold_requests(http, admin, make_user, hung_redis):
+    """Rate limit and login throttle fail open, the idempotency guard refuses with 503: each
+    after ``REDIS_REQUEST_TIMEOUT``, well inside the client's 5 s."""
+    rep = make_user("sales")
+    quick = httpx.Timeout(5.0)
+    for _ in range(6):     # past the 5 per minute the swapped limiter would allow
+        assert http.get("/api/v1/me", headers=rep.headers, timeout=quick).status_code == 200
+    login = http.post("/api/v1/auth/token", timeout=quick,
+                      data={"username": rep.username, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    name = f"挂起-{uuid.uuid4().hex[:6]}"
+    refused = http.post("/api/v1/teams", headers={**admin, **key()}, json={"name": name},
+                        timeout=quick)
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "idempotency_unavailable"
+    teams = http.get("/api/v1/teams", headers=admin, params={"limit": 200}).json()["items"]
+    assert name not in [t["name"] for t in teams]      # refused before it ran
 
 
 def test_body_size_limit(http, admin):
