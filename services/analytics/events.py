@@ -35,6 +35,13 @@ CAMPAIGN_EVENTS = (CAMPAIGN_CREATED, CAMPAIGN_UPDATED)
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
 CUSTOMER_EVENTS = (CUSTOMER_CREATED, CUSTOMER_UPDATED)
+# customers: the same summary, on a change of owner (pool claims, releases, returns), level,
+# status or contacts: the customer record follows them (who may read its profile and
+# insights, whom a churn risk names) but they are not counted
+CUSTOMER_STATE_EVENTS = ("customer.claimed", "customer.released", "customer.returned_to_pool",
+                         "customer.status_changed", "customer.level_changed",
+                         "customer.locked", "customer.unlocked", "customer.contact_added",
+                         "customer.primary_contact_changed")
 
 # sales: data {opportunity_id, customer_id, owner_id, team_id, pipeline_id, name,
 # amount (decimal string), stage, probability, status, expected_close_date}
@@ -92,7 +99,6 @@ AMOUNT_FIELD = {
 COUNTED = (*LEAD_EVENTS, *CUSTOMER_EVENTS, *OPPORTUNITY_EVENTS, TICKET_CREATED,
            TICKET_RESOLVED, CUSTOMER_FOLLOWED_UP, CONTRACT_SIGNED, PAYMENT_RECEIVED,
            RECEIVABLE_OVERDUE, RETURN_REFUNDED)
-KNOWN = (*COUNTED, PIPELINE_CREATED, *CAMPAIGN_EVENTS)
 
 # -- emitted (exchange ``analytics.events``) ---------------------------------------------------
 # data {customer_id, owner_id, team_id, name, reason ("purchase_overdue" | "open_complaint"),

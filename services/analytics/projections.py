@@ -439,7 +439,8 @@ def project_pipeline(session: Session, event: Event, deltas: Deltas) -> None:
 
 PROJECTORS = {
     **{t: project_lead for t in ev.LEAD_EVENTS},
-    **{t: project_customer for t in ev.CUSTOMER_EVENTS},
+    **{t: project_customer for t in (*ev.CUSTOMER_EVENTS, *ev.CUSTOMER_STATE_EVENTS,
+                                      ev.CUSTOMER_FOLLOWED_UP)},
     **{t: project_opportunity for t in ev.OPPORTUNITY_EVENTS},
     ev.PIPELINE_CREATED: project_pipeline,
 }

@@ -255,6 +255,34 @@ def test_profile_7p(loaded):
         call(loaded, insights.customer_profile, ADMIN, customer_id="nobody")
 
 
+def test_profile_follows_the_customer_through_the_pool(loaded):
+    """Released by A, claimed by C: the profile is C's to read, no longer A's (the view's
+    analytics sections are scoped by the owner analytics knows)."""
+    e = Events()
+    e.n = 4000
+    summary = {"customer_id": "C1", "name": "星辰科技", "level": "A", "status": "active"}
+    deliver(loaded, e("customer.released", {**summary, "owner_id": None, "team_id": "tA",
+                                            "previous_owner_id": "A", "reason": "精力不足"},
+                      T0 + 8 * D, source="customers"))
+    assert call(loaded, insights.customer_profile, C_USER,
+                customer_id="C1")["profiling"]["owner_id"] is None
+    deliver(loaded, e("customer.claimed", {**summary, "owner_id": "C", "team_id": "tC"},
+                      T0 + 9 * D, source="customers"))
+    p = call(loaded, insights.customer_profile, C_USER, customer_id="C1")
+    assert p["profiling"]["owner_id"] == "C" and p["persistency"]["contracts"] == 2
+    with pytest.raises(NotFound):
+        call(loaded, insights.customer_profile, own("A"), customer_id="C1")
+    # an older event delivered late does not give the customer back to A
+    deliver(loaded, e("customer.level_changed", {**summary, "owner_id": "A", "team_id": "tA"},
+                      T0 + 7 * D, source="customers"))
+    assert call(loaded, insights.customer_profile, ADMIN,
+                customer_id="C1")["profiling"]["owner_id"] == "C"
+    before = snapshot(loaded, drop_zero_counts=True)
+    with loaded.unit() as uow:
+        handlers.rebuild_projections(uow, ADMIN)
+    assert snapshot(loaded, drop_zero_counts=True) == before
+
+
 def churn_events(store):  # noqa: F811
     with store.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT payload FROM outbox WHERE type = "
