@@ -54,6 +54,13 @@ def _keys(lead: dict) -> list[tuple]:
     return keys
 
 
+def _field_with_nul(data: dict) -> str | None:
+    for key, value in data.items():
+        if any("\x00" in str(v) for v in (value if isinstance(value, list) else [value])):
+            return key
+    return None
+
+
 def _checked_rows(session, fields: list[str | None], rows: list, start_row: int,
                   pool: str) -> list[tuple[int, dict | None, dict | None]]:
     """(row number, the lead's validated fields or None, the rejection or None) for each
@@ -68,6 +75,11 @@ def _checked_rows(session, fields: list[str | None], rows: list, start_row: int,
     named = campaigns.resolve_many(session, {d["campaign"] for _, d in raw if "campaign" in d})
     checked: list[tuple[int, dict | None, dict | None]] = []
     for number, data in raw:
+        nul = _field_with_nul(data)
+        if nul is not None:       # PostgreSQL stores no NUL: this row alone is refused
+            checked.append((number, None, _reject(number, "invalid", errors=[{
+                "field": nul, "message": "NUL (U+0000) is not allowed"}])))
+            continue
         if "campaign" in data:
             value = data.pop("campaign")
             if value not in named:

@@ -100,6 +100,18 @@ def test_a_rejected_row_gets_the_messages_of_a_single_create(leads_store):
     assert lead_count(leads_store) == 0 and outbox(leads_store) == []
 
 
+def test_a_nul_in_a_cell_refuses_that_row_only(leads_store):
+    """CSV allows NUL and PostgreSQL cannot store it: the row is rejected, the batch lives."""
+    rows = [["林一", "", "13700000011", "", "", "", "", "", ""],
+            ["林\x00二", "", "13700000012", "", "", "", "", "", ""],
+            ["林三", "", "13700000013", "", "", "", "", "", "备注\x00"]]
+    report = import_rows(leads_store, rows, start_row=5)
+    assert (report["created"], report["duplicates"], report["rejected"]) == (1, 0, 2)
+    assert [(r["row"], r["reason"], r["errors"][0]["field"]) for r in report["rows"]] == [
+        (6, "invalid", "name"), (7, "invalid", "notes")]
+    assert lead_count(leads_store) == 1 and len(outbox(leads_store)) == 1
+
+
 GOOD_ROWS = [
     ["张伟", "上海星辰科技有限公司", "138 0013 8000", "Zhang.Wei@Example.COM", "展会", "上海",
      "科技", "华东，重点", "老客户介绍"],
