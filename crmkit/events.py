@@ -146,7 +146,26 @@ class _Retrying:
 
 class _ParkingQueueConsumer(QueueConsumer):
     """Nameko's queue consumer for the reliable entrypoints: an undecodable message goes to
-    its queue's dead-letter queue instead of being acked and dropped (kombu's default)."""
+    its queue's dead-letter queue instead of being acked and dropped (kombu's default).
+
+    An ack or requeue that meets a socket already reset by a broker going away is dropped
+    (Nameko only ignores amqp's own ``ConnectionError``; the socket's ``ConnectionResetError``
+    used to crash the service): the broker gives the unacked message again after the
+    reconnect, and the consumer's inbox makes the second delivery a no-op."""
+
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        except OSError as exc:
+            log.warning("ack lost with the broker connection; the message comes again",
+                        extra={"error": repr(exc)[:200]})
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        except OSError as exc:
+            log.warning("requeue lost with the broker connection; the message comes again",
+                        extra={"error": repr(exc)[:200]})
 
     def on_decode_error(self, message, exc):
         tag = (message.delivery_info or {}).get("consumer_tag")

@@ -107,3 +107,27 @@ def test_read_sections_fail_one_by_one():
     assert list(read_sections(Db(), readers, None)) == ["a", "b", "c"]
     with pytest.raises(ValidationFailed):
         read_sections(Db(), readers, ["a", "nope"])
+
+
+class _ResetChannel:
+    """A kombu channel whose socket the broker has just reset (what a RabbitMQ restart does
+    to a consumer between its handler's end and the ack)."""
+    connection = object()
+    no_ack_consumers = None
+
+    def basic_ack(self, *args, **kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    basic_reject = basic_ack
+
+
+def test_an_ack_lost_with_the_connection_does_not_crash_the_consumer():
+    from kombu.message import Message
+
+    from crmkit.events import _ParkingQueueConsumer
+    consumer = _ParkingQueueConsumer.__new__(_ParkingQueueConsumer)   # no broker needed
+    for act in (consumer.ack_message, consumer.requeue_message):
+        message = Message(body=b"{}", channel=_ResetChannel(), delivery_tag=1)
+        act(message)                                  # logged, not raised
+    with pytest.raises(ConnectionResetError):         # what Nameko's own ack lets through
+        Message(body=b"{}", channel=_ResetChannel(), delivery_tag=2).ack()
