@@ -176,6 +176,19 @@ class _ParkingQueueConsumer(QueueConsumer):
         super().on_decode_error(message, exc)
 
 
+class _BatchQueueConsumer(_ParkingQueueConsumer):
+    """The queue consumer of the batch entrypoints, on a connection of its own: Nameko's
+    prefetch is the container's ``max_workers`` (8 by default), which would cap a batch at
+    8 unacked events however deep the queue; here it is what the running batch workers hold
+    plus one full batch waiting (``batch_size`` × (``concurrency`` + 1))."""
+
+    @property
+    def prefetch_count(self):
+        sizes = [getattr(p, "batch_size", 1) * (getattr(p, "concurrency", 1) + 1)
+                 for p in self._providers]
+        return max([self.container.max_workers, *sizes])
+
+
 def _event_id(message) -> str | None:
     body = getattr(message, "payload", None)
     return body.get("id") if isinstance(body, dict) else None
@@ -219,14 +232,17 @@ class ReliableBatchConsumer(ReliableConsumer):
     event. At most ``concurrency`` batch workers run at once; a message that arrives while
     they are all busy waits in a buffer, and a worker that finishes takes everything waiting
     (up to ``batch_size``). So an idle queue is applied one event at a time with no added
-    delay, and the busier the queue, the bigger the batches. The broker's prefetch (the
-    container's ``max_workers``) bounds the buffer.
+    delay, and the busier the queue, the bigger the batches. The broker's prefetch
+    (``batch_size`` × (``concurrency`` + 1), on a consumer connection of its own) bounds the
+    buffer.
 
     Success acks every message of the batch. If a batch worker fails, nothing of it was
     committed, and each of its messages is handed to a worker of its own — so a poison
     message goes through the usual retry and dead-letter path alone and the others are
     applied without it.
     """
+
+    queue_consumer = _BatchQueueConsumer()
 
     def __init__(self, queue_name: str, bindings: list[tuple[str, str]], *,
                  batch_size: int = 100, concurrency: int = 2, **kwargs):

@@ -75,3 +75,30 @@ def test_a_poison_event_fails_alone_and_the_rest_are_applied(container_factory,
     assert eventually(lambda: _dlq_ids(rabbit_config["AMQP_URI"]), timeout=20) == [poison]
     assert [b for b in BATCHES if b == [poison]], BATCHES           # it ran alone
     assert poison not in APPLIED
+
+
+class SmallPoolService(ServiceBase):
+    """Fewer workers than a batch holds: Nameko's prefetch (``max_workers``) must not cap it."""
+    name = "small_pool"
+
+    @consumes_batches("small_pool.events", [("probe", "probe.#")], batch_size=20,
+                      concurrency=1)
+    def on_events(self, bodies):
+        BATCHES.append([body["id"] for body in bodies])
+        eventlet.sleep(0.2)
+        APPLIED.extend(body["id"] for body in bodies)
+
+
+def test_a_batch_is_not_capped_by_the_worker_pool(container_factory, service_config,
+                                                  rabbit_config):
+    BATCHES.clear(), APPLIED.clear()
+    config = service_config("small_pool")
+    config["max_workers"] = 4
+    container = container_factory(SmallPoolService, config)
+    container.start()
+    sent = [envelope("probe.ping", {"n": i}, source="probe") for i in range(80)]
+    for event in sent:
+        publish_event(rabbit_config["AMQP_URI"], event)
+    eventually(lambda: len(APPLIED) >= 80, timeout=30)
+    assert sorted(APPLIED) == sorted(e["id"] for e in sent)
+    assert max(len(batch) for batch in BATCHES) == 20, [len(b) for b in BATCHES]
