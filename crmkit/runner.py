@@ -18,7 +18,7 @@ import sys  # noqa: E402
 
 from nameko.runners import ServiceRunner  # noqa: E402
 
-from crmkit import topology  # noqa: E402
+from crmkit import heap, topology  # noqa: E402
 from crmkit.config import ServiceSettings  # noqa: E402
 from crmkit.logging import setup_logging  # noqa: E402
 
@@ -61,6 +61,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     runner.start()
+    heap.settle()
     log.info("service started", extra={"metrics_port": settings.metrics_port,
                                        "database": settings.database_url.split("@")[-1],
                                        "max_workers": settings.max_workers})

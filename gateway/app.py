@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from redis.asyncio import Redis
 
+from crmkit import heap
 from crmkit.logging import setup_logging
 from gateway.db import Database
 from gateway.errors import install_error_handlers
@@ -139,6 +140,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.webhooks = WebhookService(settings, database)
     if settings.webhooks_enabled:
         await app.state.webhooks.start()
+    heap.settle()
     try:
         yield
     finally:

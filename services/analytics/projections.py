@@ -145,6 +145,7 @@ class Deltas:
         self.counts: dict[tuple, list[int]] = {}
         self.models: dict[str, type] = {}
         self.opened: dict[str, int] = {}
+        self.leads: list[tuple[tuple[str, ...], dict]] = []   # lead upserts, in event order
 
     def add(self, model, key: dict, count: int, cents: int) -> None:
         self.models[model.__tablename__] = model
@@ -155,7 +156,11 @@ class Deltas:
     def open_in(self, pipeline_id: str) -> None:
         self.opened[pipeline_id] = self.opened.get(pipeline_id, 0) + 1
 
+    def upsert_lead(self, fields: tuple[str, ...], values: dict) -> None:
+        self.leads.append((fields, values))
+
     def write(self, session: Session) -> None:
+        _write_leads(session, self.leads)
         for pipeline_id in sorted(self.opened):
             session.execute(sa.update(Pipeline).where(Pipeline.pipeline_id == pipeline_id)
                             .values(opportunities=Pipeline.opportunities
@@ -256,12 +261,16 @@ def _take(row, event: Event) -> bool:
 LEAD_FIELDS = ("name", "company", "source", "pool", "status", "owner_id", "campaign_id")
 
 
+LEAD_UPSERT_ROWS = 100      # lead rows per upsert statement at most
+
+
 @functools.cache
-def _lead_upsert(fields: tuple[str, ...]) -> sa.TextClause:
-    """One statement per lead event (the bulk of the traffic): insert the state row or,
-    under its row lock, keep the earliest ``created_at``/``converted_at`` and take the
+def _lead_upsert(fields: tuple[str, ...], rows: int = 1) -> sa.TextClause:
+    """One statement for ``rows`` lead events (the bulk of the traffic): insert each state
+    row or, under its row lock, keep the earliest ``created_at``/``converted_at`` and take the
     event's fields when it is the newest seen (last writer wins by ``(occurred_at, id)``,
-    as ``_take``). ``fields``: the ones the event carries."""
+    as ``_take``). ``fields``: the ones the events carry. The outcome does not depend on
+    the order the events are applied in, so a batch's lead events are written together."""
     t = LeadState.__tablename__
     columns = ("lead_id", "created_at", "updated_at", "last_event_id", "converted_at", *fields)
     newer = (f"(excluded.updated_at > {t}.updated_at OR (excluded.updated_at = "
@@ -273,11 +282,32 @@ def _lead_upsert(fields: tuple[str, ...]) -> sa.TextClause:
             f"THEN excluded.converted_at ELSE {t}.converted_at END"]
     sets += [f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {t}.{c} END"
              for c in (*fields, "last_event_id", "updated_at")]  # SET sees the old row
-    sql = (f"INSERT INTO {t} ({', '.join(columns)}) VALUES "
-           f"({', '.join(':' + c for c in columns)}) ON CONFLICT (lead_id) DO UPDATE SET "
-           + ", ".join(sets))
+    values = ", ".join("(" + ", ".join(f":{c}_{n}" for c in columns) + ")" for n in range(rows))
+    sql = (f"INSERT INTO {t} ({', '.join(columns)}) VALUES {values} "
+           "ON CONFLICT (lead_id) DO UPDATE SET " + ", ".join(sets))
     table = LeadState.__table__
-    return sa.text(sql).bindparams(*[sa.bindparam(c, type_=table.c[c].type) for c in columns])
+    return sa.text(sql).bindparams(*[sa.bindparam(f"{c}_{n}", type_=table.c[c].type)
+                                     for n in range(rows) for c in columns])
+
+
+def _write_leads(session: Session, upserts: list[tuple[tuple[str, ...], dict]]) -> None:
+    """A batch's lead upserts ((fields, values) in event order) in few statements.
+
+    A lead's events keep their order (its n-th event of the batch goes in a round after
+    its (n-1)-th: an event carrying fewer fields must not land before an older, fuller
+    one); within a round, the rows carrying the same fields go together, in ``lead_id``
+    order (one lock order for concurrent batches), ``LEAD_UPSERT_ROWS`` per statement."""
+    seen: dict[str, int] = {}
+    rounds: dict[tuple[int, tuple[str, ...]], list[dict]] = {}
+    for fields, values in upserts:
+        n = seen[values["lead_id"]] = seen.get(values["lead_id"], -1) + 1
+        rounds.setdefault((n, fields), []).append(values)
+    for key in sorted(rounds):
+        rows = sorted(rounds[key], key=lambda r: r["lead_id"])
+        for start in range(0, len(rows), LEAD_UPSERT_ROWS):
+            chunk = rows[start:start + LEAD_UPSERT_ROWS]
+            session.execute(_lead_upsert(key[1], len(chunk)), {
+                f"{k}_{n}": v for n, row in enumerate(chunk) for k, v in row.items()})
 
 
 def project_lead(session: Session, event: Event, deltas: Deltas) -> None:
@@ -289,7 +319,7 @@ def project_lead(session: Session, event: Event, deltas: Deltas) -> None:
               **{f: None if d[f] is None else str(d[f]) for f in fields if f in LEAD_FIELDS}}
     if "follow_up_deadline" in d:
         values["follow_up_deadline"] = _time_or_none(d["follow_up_deadline"])
-    session.execute(_lead_upsert(fields), values)
+    deltas.upsert_lead(fields, values)
 
 
 def project_customer(session: Session, event: Event, deltas: Deltas) -> None:

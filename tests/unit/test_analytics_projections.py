@@ -324,6 +324,40 @@ def test_batches_give_the_same_read_models_as_one_event_per_transaction(store, t
     batched.engine.dispose()
 
 
+def test_a_batch_of_lead_events_is_written_as_one_at_a_time_would(store, tmp_path):
+    """A batch's lead upserts go out in few statements (``projections._write_leads``):
+    more leads than one statement holds, a lead's later event carrying fewer fields than its
+    first (it must not land first and leave the name empty), a lead's three events in one
+    batch, and events of other types between them."""
+    e, t = Events(), T0
+    story = [e("pipeline.created", PIPELINE, t)]
+    for n in range(230):
+        story.append(e("lead.created", lead(f"L{n:03d}", owner=f"u{n % 3}"), t))
+        if n % 40 == 0:
+            story.append(e("opportunity.created", opp(f"o{n}", "A", "10", "初步接洽"), t))
+    for n in range(0, 230, 7):
+        story.append(e("lead.claimed", {"lead_id": f"L{n:03d}", "status": "claimed",
+                                        "owner_id": "B"}, t + timedelta(minutes=1)))
+    story.append(e("lead.updated", {**lead("L007", owner="B", name="李娜"), "status": "claimed"},
+                   t + timedelta(minutes=2)))
+    for body in story:
+        deliver(store, body)
+    batched = Store("analytics", Base.metadata, MIGRATIONS, f"sqlite:///{tmp_path}/b.db",
+                    "memory://", relay=False)
+    batched.migrate()
+    with batched.unit() as uow:
+        handlers.record_events(uow, [handlers.parse_event(b) for b in story])
+    assert snapshot(batched) == snapshot(store)
+    with batched.engine.connect() as conn:
+        rows = {r.lead_id: r for r in conn.execute(sa.select(LeadState.__table__))}
+    assert len(rows) == 230
+    assert (rows["L014"].name, rows["L014"].owner_id, rows["L014"].status) == \
+        ("张伟", "B", "claimed")
+    assert (rows["L007"].name, rows["L007"].owner_id) == ("李娜", "B")
+    assert (rows["L015"].owner_id, rows["L015"].status) == ("u0", "new")
+    batched.engine.dispose()
+
+
 def test_undeclared_pipeline_orders_stages_by_probability(store):
     e = Events()
     # the default pipeline never announced itself; its events arrive out of stage order

@@ -131,3 +131,40 @@ def test_an_ack_lost_with_the_connection_does_not_crash_the_consumer():
         act(message)                                  # logged, not raised
     with pytest.raises(ConnectionResetError):         # what Nameko's own ack lets through
         Message(body=b"{}", channel=_ResetChannel(), delivery_tag=2).ack()
+
+
+@pytest.mark.parametrize("value", ["", None, "1000,10,10", " 5, 6 ,7"])
+def test_gc_threshold_setting(value):
+    from crmkit import heap
+
+    expected = heap.DEFAULT_THRESHOLD if not value else tuple(
+        int(p) for p in value.split(","))
+    assert heap.thresholds(value) == expected
+
+
+@pytest.mark.parametrize("value", ["1000", "a,b,c", "0,10,10", "1,2,3,4", "-5,1,1"])
+def test_a_bad_gc_threshold_is_refused(value):
+    from crmkit import heap
+
+    with pytest.raises(ValueError, match="GC_THRESHOLD"):
+        heap.thresholds(value)
+
+
+def test_settling_the_heap_freezes_start_up_and_raises_the_thresholds(monkeypatch):
+    import gc
+
+    from crmkit import heap
+
+    before = gc.get_threshold()
+    monkeypatch.setenv("GC_THRESHOLD", "12345,20,30")
+    try:
+        heap.settle()
+        assert gc.get_threshold() == (12345, 20, 30)
+        assert gc.get_freeze_count() > 1000          # the imported modules, at least
+        garbage = [[]]
+        garbage[0].append(garbage)                   # a cycle made after start-up ...
+        del garbage
+        assert gc.collect() >= 1                     # ... is still collected
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
