@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from crmkit import metrics, timeutil
+from crmkit.corked import corked, frame_writer
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class ConfirmingPublisher:
         if self._channel is not None and self._channel.is_open:
             return self._channel
         self.close()
-        self._kombu = kombu.Connection(self.amqp_uri, heartbeat=0)
+        self._kombu = kombu.Connection(self.amqp_uri, heartbeat=0,
+                                       transport_options={"frame_writer": frame_writer})
         self._kombu.connect()
         raw: amqp.Connection = self._kombu.connection
         channel = raw.channel()
@@ -68,16 +70,17 @@ class ConfirmingPublisher:
         """messages: (exchange, routing_key, json body, headers). Raises PublishFailed."""
         try:
             channel = self._connect()
-            for exchange, routing_key, body, headers in messages:
-                if exchange not in self._declared:
-                    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-                    self._declared.add(exchange)
-                channel.basic_publish(
-                    amqp.Message(body, content_type="application/json",
-                                 content_encoding="utf-8", delivery_mode=2,
-                                 application_headers=headers),
-                    exchange=exchange, routing_key=routing_key)
-                self._published += 1
+            for exchange in {exchange for exchange, *_ in messages} - self._declared:
+                channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+                self._declared.add(exchange)
+            with corked(self._kombu.connection):     # the batch in one socket write
+                for exchange, routing_key, body, headers in messages:
+                    channel.basic_publish(
+                        amqp.Message(body, content_type="application/json",
+                                     content_encoding="utf-8", delivery_mode=2,
+                                     application_headers=headers),
+                        exchange=exchange, routing_key=routing_key)
+                    self._published += 1
             deadline = time.monotonic() + self.confirm_timeout
             while self._acked < self._published and not self._nacked:
                 remaining = deadline - time.monotonic()

@@ -168,3 +168,52 @@ def test_settling_the_heap_freezes_start_up_and_raises_the_thresholds(monkeypatc
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+class _Wire:
+    def __init__(self):
+        self.writes: list[bytes] = []
+
+    def write(self, data):
+        self.writes.append(bytes(data))
+
+
+def _ack_frame(write_frame, tag: int) -> None:
+    import amqp
+
+    write_frame(1, 1, (60, 80), amqp.serialization.dumps("Lb", (tag, False)), None)
+
+
+def _alone(tag: int) -> bytes:
+    """The bytes of one basic.ack frame, as an uncorked connection writes it."""
+    from types import SimpleNamespace
+
+    from crmkit.corked import frame_writer
+
+    wire = _Wire()
+    _ack_frame(frame_writer(SimpleNamespace(frame_max=131072, bytes_sent=0), wire), tag)
+    return wire.writes[0]
+
+
+def test_a_corked_connection_sends_its_frames_in_one_write():
+    from types import SimpleNamespace
+
+    from crmkit.corked import corked, frame_writer
+
+    wire = _Wire()
+    connection = SimpleNamespace(frame_max=131072, bytes_sent=0)
+    write_frame = frame_writer(connection, wire)
+    _ack_frame(write_frame, 1)
+    assert wire.writes == [_alone(1)]                 # uncorked: a write per frame
+    with corked(connection):
+        with corked(connection):                      # nested: the outer block flushes
+            _ack_frame(write_frame, 2)
+        _ack_frame(write_frame, 3)
+        assert len(wire.writes) == 1
+    assert wire.writes[1] == _alone(2) + _alone(3)    # copied, not the reused buffer
+    with pytest.raises(RuntimeError), corked(connection):
+        _ack_frame(write_frame, 4)
+        raise RuntimeError("a publish failed")
+    assert wire.writes[2:] == [_alone(4)]             # what was made still goes out whole
+    with corked(SimpleNamespace()):                   # a connection made without the cork
+        pass
