@@ -58,6 +58,17 @@ async def declare_exchanges(channel: AbstractRobustChannel, names: Iterable[str]
             for name in dict.fromkeys(names)}
 
 
+async def wait_for(event: asyncio.Event, timeout: float | None = None) -> bool:
+    """True once ``event`` is set; False if it is not within ``timeout`` seconds (readiness
+    of the RPC client and of the queue consumers)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 class QueueConsumer:
     """A consumer the gateway runs in the background of its lifespan (see module docstring).
 
@@ -108,12 +119,7 @@ class QueueConsumer:
                          for n, work in enumerate(self.background()))]
 
     async def wait_ready(self, timeout: float | None = None) -> bool:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await wait_for(self._ready, timeout)
 
     async def close(self) -> None:
         for task in self._tasks:

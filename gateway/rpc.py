@@ -44,7 +44,7 @@ from aiormq.exceptions import ChannelNotFoundEntity, PublishError
 
 from crmkit.errors import DomainError, ServiceTimeout, ServiceUnavailable, from_remote
 from crmkit.logging import correlation_id
-from gateway.broker import robust_connection
+from gateway.broker import robust_connection, wait_for
 from gateway.metrics import RPC_ERRORS, RPC_IN_FLIGHT, RPC_LATENCY
 
 log = logging.getLogger(__name__)
@@ -116,12 +116,7 @@ class RpcClient:
 
     async def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until the reply queue is consuming; False if not within ``timeout`` seconds."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await wait_for(self._ready, timeout)
 
     async def connect(self, timeout: float | None = None) -> None:
         """``start`` and wait for the connection; ``ServiceUnavailable`` if it does not come."""
