@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
 from yarl import URL
 
 from gateway.settings import Settings
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,28 @@ async def declare_exchanges(channel: AbstractRobustChannel, names: Iterable[str]
     return {name: await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC,
                                                  durable=True)
             for name in dict.fromkeys(names)}
+
+
+async def set_up_channel(connection: aio_pika.abc.AbstractRobustConnection, what: str,
+                         reconnect_seconds: float,
+                         set_up: Callable[[AbstractRobustChannel], Awaitable[T]],
+                         **channel_options: Any) -> tuple[AbstractRobustChannel, T]:
+    """Connect, open a channel and run ``set_up(channel)``; on any failure close the
+    channel, wait ``reconnect_seconds`` and start again, until it succeeds. Returns the
+    channel and what ``set_up`` returned (the RPC client's and the queue consumers' set-up)."""
+    while True:
+        channel = None
+        try:
+            await connection.connect()
+            channel = await connection.channel(**channel_options)
+            return channel, await set_up(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - declaration refused, connection lost...
+            log.warning("%s: setup failed, retrying: %s", what, exc)
+            if channel is not None:
+                await asyncio.gather(channel.close(), return_exceptions=True)
+            await asyncio.sleep(reconnect_seconds)
 
 
 async def wait_for(event: asyncio.Event, timeout: float | None = None) -> bool:
@@ -133,28 +157,18 @@ class QueueConsumer:
             self._connection = None
 
     async def _setup(self) -> None:
-        """Connect, declare and consume; on any failure close the channel, wait
-        ``AMQP_RECONNECT_SECONDS`` and start again. Once consuming, the robust connection
-        restores all of it after a broker restart."""
+        """Declare and consume (``set_up_channel``: retried until it succeeds). Once
+        consuming, the robust connection restores all of it after a broker restart."""
         assert self._connection is not None
-        while True:
-            channel = None
-            try:
-                await self._connection.connect()
-                channel = await self._connection.channel(
-                    publisher_confirms=self.publisher_confirms)
-                await channel.set_qos(prefetch_count=self.prefetch)
-                queue = await self.declare(channel)
-                await queue.consume(self.on_message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any setup failure: retry later
-                log.warning("%s: setup failed, retrying: %s", self.name, exc)
-                if channel is not None:
-                    await asyncio.gather(channel.close(), return_exceptions=True)
-                await asyncio.sleep(self.settings.amqp_reconnect_seconds)
-                continue
-            self._channel = channel
-            self._ready.set()
-            log.info("%s: ready on queue %s", self.name, queue.name)
-            return
+
+        async def consume(channel: AbstractRobustChannel) -> AbstractQueue:
+            await channel.set_qos(prefetch_count=self.prefetch)
+            queue = await self.declare(channel)
+            await queue.consume(self.on_message)
+            return queue
+
+        self._channel, queue = await set_up_channel(
+            self._connection, self.name, self.settings.amqp_reconnect_seconds, consume,
+            publisher_confirms=self.publisher_confirms)
+        self._ready.set()
+        log.info("%s: ready on queue %s", self.name, queue.name)

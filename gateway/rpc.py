@@ -44,7 +44,7 @@ from aiormq.exceptions import ChannelNotFoundEntity, PublishError
 
 from crmkit.errors import DomainError, ServiceTimeout, ServiceUnavailable, from_remote
 from crmkit.logging import correlation_id
-from gateway.broker import robust_connection, wait_for
+from gateway.broker import robust_connection, set_up_channel, wait_for
 from gateway.metrics import RPC_ERRORS, RPC_IN_FLIGHT, RPC_LATENCY
 
 log = logging.getLogger(__name__)
@@ -158,32 +158,22 @@ class RpcClient:
 
     async def _setup(self) -> None:
         assert self._connection is not None
-        while True:
-            channel = None
-            try:
-                await self._connection.connect()
-                channel = await self._connection.channel(
-                    publisher_confirms=True, on_return_raises=True)
-                exchange = await channel.declare_exchange(
-                    self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
-                queue = await channel.declare_queue(
-                    self.reply_queue_name, exclusive=True, auto_delete=True)
-                await queue.bind(exchange, routing_key=self.reply_routing_key)
-                await queue.consume(self._on_reply, no_ack=True)
-                probe_channel = await self._connection.channel(publisher_confirms=False)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - declaration refused, connection lost
-                log.warning("RPC client setup failed, retrying: %s", exc)
-                if channel is not None:
-                    await asyncio.gather(channel.close(), return_exceptions=True)
-                await asyncio.sleep(self.reconnect_seconds)
-                continue
-            self._channel, self._exchange = channel, exchange
-            self._probe_channel = probe_channel
-            self._ready.set()
-            log.info("RPC client ready, reply queue %s", self.reply_queue_name)
-            return
+        connection = self._connection
+
+        async def consume_replies(channel) -> tuple[Any, Any]:
+            exchange = await channel.declare_exchange(
+                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+            queue = await channel.declare_queue(
+                self.reply_queue_name, exclusive=True, auto_delete=True)
+            await queue.bind(exchange, routing_key=self.reply_routing_key)
+            await queue.consume(self._on_reply, no_ack=True)
+            return exchange, await connection.channel(publisher_confirms=False)
+
+        self._channel, (self._exchange, self._probe_channel) = await set_up_channel(
+            connection, "RPC client", self.reconnect_seconds, consume_replies,
+            publisher_confirms=True, on_return_raises=True)
+        self._ready.set()
+        log.info("RPC client ready, reply queue %s", self.reply_queue_name)
 
     def _on_connection_lost(self, _connection: Any, exc: BaseException | None = None) -> None:
         if self._pending:
