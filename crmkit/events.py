@@ -195,9 +195,8 @@ class _BatchQueueConsumer(_ParkingQueueConsumer):
 
     @property
     def prefetch_count(self):
-        sizes = [getattr(p, "batch_size", 1) * (getattr(p, "concurrency", 1) + 1)
-                 for p in self._providers]
-        return max([self.container.max_workers, *sizes])
+        return max([self.container.max_workers,
+                    *(p.batch_size * (p.concurrency + 1) for p in self._providers)])
 
 
 def _event_id(message) -> str | None:
