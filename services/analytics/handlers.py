@@ -65,7 +65,12 @@ def record_events(uow: UnitOfWork, batch: list[Event]) -> list[Event]:
         projections.log(uow.session, event)
     uow.session.flush()
     deltas = projections.Deltas()
-    for event in applied:
+    if any(event.type in projections.PIPELINE_EVENTS for event in applied):
+        projections.lock_pipelines(uow.session)
+    # record by record (a record's own events in their order): concurrent batches lock the
+    # records' rows in one order instead of deadlocking; the projections converge in any
+    # order across records
+    for event in sorted(applied, key=lambda e: e.subject_id or ""):
         projections.apply(uow.session, event, deltas)
     deltas.write(uow.session)
     return applied

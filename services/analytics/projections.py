@@ -331,6 +331,20 @@ def project_customer(session: Session, event: Event, deltas: Deltas) -> None:
 
 # -- opportunities: current state and the stages reached (the funnel) --------------------------
 
+#: the events that write the shared pipeline and stage rows
+PIPELINE_EVENTS = frozenset((*ev.OPPORTUNITY_EVENTS, ev.PIPELINE_CREATED))
+
+
+def lock_pipelines(session: Session) -> None:
+    """PostgreSQL: one transaction at a time writes pipelines and their stages. Every
+    opportunity event may insert a pipeline or a discovered stage in the middle of a batch,
+    between the locks of its records; two batches doing that in different orders deadlocked.
+    Taken first, before any record's lock (the caller's job); held until commit."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text(
+            "SELECT pg_advisory_xact_lock(hashtextextended('analytics.pipelines', 0))"))
+
+
 def _pipeline(session: Session, pipeline_id: str) -> None:
     _insert_missing(session, Pipeline, {"pipeline_id": pipeline_id, "declared": False,
                                         "is_default": False, "opportunities": 0})
