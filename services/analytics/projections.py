@@ -265,12 +265,11 @@ LEAD_UPSERT_ROWS = 100      # lead rows per upsert statement at most
 
 
 @functools.cache
-def _lead_upsert(fields: tuple[str, ...], rows: int = 1) -> sa.TextClause:
+def _lead_upsert(fields: tuple[str, ...], rows: int) -> sa.TextClause:
     """One statement for ``rows`` lead events (the bulk of the traffic): insert each state
     row or, under its row lock, keep the earliest ``created_at``/``converted_at`` and take the
     event's fields when it is the newest seen (last writer wins by ``(occurred_at, id)``,
-    as ``_take``). ``fields``: the ones the events carry. The outcome does not depend on
-    the order the events are applied in, so a batch's lead events are written together."""
+    as ``_take``). ``fields``: the ones the events carry (``_write_leads`` groups them)."""
     t = LeadState.__tablename__
     columns = ("lead_id", "created_at", "updated_at", "last_event_id", "converted_at", *fields)
     newer = (f"(excluded.updated_at > {t}.updated_at OR (excluded.updated_at = "
