@@ -166,6 +166,42 @@ def insert_many(session, table: sa.Table, rows: list[dict]) -> None:
     session.connection().exec_driver_sql(sql, tuple(arrays))
 
 
+def insert_objects(session, objects: list) -> None:
+    """INSERT new mapped objects of one class as one statement (``insert_many``), without the
+    ORM's unit of work — what a batch's flush costs in bookkeeping per object is most of a
+    hot create's CPU.
+
+    Each ``None`` attribute whose column has a default gets the default, on the object too
+    (as a flush would), so the objects read afterwards as flushed ones. They stay out of the
+    session: the caller reads them, nothing tracks them. A column that only the server
+    fills (``server_default``) cannot be left ``None``: the object must give it."""
+    if not objects:
+        return
+    mapper = sa.inspect(type(objects[0]))
+    table = mapper.local_table
+    attrs = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
+    rows = []
+    for obj in objects:
+        row = {}
+        for key, column in attrs:
+            value = getattr(obj, key)
+            if value is None and column.default is not None:
+                default = column.default
+                if default.is_scalar:
+                    value = default.arg
+                elif default.is_callable:
+                    value = default.arg(None)
+                else:
+                    raise ValueError(f"{table.name}.{column.name}: a default insert_objects "
+                                     "cannot compute")
+                setattr(obj, key, value)
+            elif value is None and column.server_default is not None:
+                raise ValueError(f"{table.name}.{column.name}: only the server has a default")
+            row[column.name] = value
+        rows.append(row)
+    insert_many(session, table, rows)
+
+
 def _processed(process, values: list) -> list:
     """``process`` of each value, once per distinct object (a batch's rows share their
     timestamps and often more)."""

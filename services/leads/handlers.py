@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from crmkit import timeutil
+from crmkit.db import insert_objects
 from crmkit.errors import Conflict, DomainError, NotFound, ValidationFailed
 from crmkit.ids import new_id
 from crmkit.pagination import paginate
@@ -299,11 +300,14 @@ def create_leads(uow: UnitOfWork, items: list[tuple[Principal, str | None, dict]
         for key in keys:
             taken[key] = lead.id
         created.append((index, lead, items[index]))
-    session.add_all([lead for _, lead, _ in created])
-    session.flush()
+    # without the ORM's unit of work (insert_objects): two statements for the whole batch
+    insert_objects(session, [lead for _, lead, _ in created])
+    insert_objects(session, [
+        LeadAction(lead_id=lead.id, actor_id=principal.user_id, action="created",
+                   field="owner_id", from_value=None, to_value=_text(lead.owner_id), at=now)
+        for _, lead, (principal, _cid, _data) in created])
     for index, lead, (principal, cid, _data) in created:
         uow.actor_id, uow.correlation_id = principal.user_id, cid or uow.correlation_id
-        _log(uow, lead.id, "created", "owner_id", None, lead.owner_id, at=now)
         uow.emit(events.LEAD_CREATED, events.lead_summary(lead))
         answers[index] = dump_lead(lead)
     return answers

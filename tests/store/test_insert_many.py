@@ -4,10 +4,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sqlalchemy.orm import Session
 
-from crmkit.db import insert_many
+from crmkit.db import insert_many, insert_objects
 from crmkit.models import Money, UTCDateTime
 
 NASTY = ["", "NULL", "null", '"', "\\", '\\"', "a,b", "{x}", "{", "}", " lead ", "'",
@@ -58,3 +60,55 @@ def test_insert_many_stores_what_an_executemany_stores(leads_store):
     finally:
         bulk.drop(engine)
         plain.drop(engine)
+
+
+def _lead_pair():
+    from services.leads.models import Lead
+    at = datetime(2026, 11, 24, 6, 48, 1, tzinfo=UTC)
+    # unset columns with defaults (pool, source, tags, status, locked, created_at, updated_at),
+    # one set to None explicitly (status), nasty text, JSON
+    return [Lead(id=f"L{i}", name=text, company=text or None, phone="138 0000 0000",
+                 status=None, score=i, score_reasons=[text, {"w": i}], claimed_at=at)
+            for i, text in enumerate(NASTY)]
+
+
+def test_insert_objects_stores_what_a_flush_stores_and_fills_the_defaults(leads_store):
+    from services.leads.models import Lead
+    engine = leads_store.engine
+    flushed, inserted = _lead_pair(), _lead_pair()
+    for lead in inserted:
+        lead.id = "X" + lead.id
+    with Session(engine) as session:
+        session.add_all(flushed)
+        session.flush()
+        insert_objects(session, inserted)
+        assert not any(lead in session for lead in inserted)    # nothing tracks them
+        session.commit()
+    for lead in inserted:                   # the defaults, on the objects as after a flush
+        assert (lead.pool, lead.source, lead.tags, lead.status, lead.locked) == (
+            "default", "other", [], "new", False)
+        assert lead.created_at is not None and lead.updated_at is not None
+    skip = {"id", "created_at", "updated_at"}
+    with engine.connect() as conn:
+        rows = {r.id: r._asdict() for r in conn.execute(sa.select(Lead.__table__))}
+    assert len(rows) == 2 * len(NASTY)
+    for i in range(len(NASTY)):
+        want = {k: v for k, v in rows[f"L{i}"].items() if k not in skip}
+        got = {k: v for k, v in rows[f"XL{i}"].items() if k not in skip}
+        assert got == want
+    assert [rows[f"XL{i}"]["name"] for i in range(len(NASTY))] == NASTY
+
+
+def test_insert_objects_refuses_a_column_only_the_server_fills(leads_store):
+    meta = sa.MetaData()
+    t = sa.Table("t_server_default", meta, sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("n", sa.Integer, server_default=sa.text("7")))
+
+    class Row:
+        pass
+
+    sa.orm.registry().map_imperatively(Row, t)
+    row = Row()
+    row.id = 1
+    with Session(leads_store.engine) as session, pytest.raises(ValueError, match="server"):
+        insert_objects(session, [row])
