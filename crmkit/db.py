@@ -172,9 +172,11 @@ def insert_objects(session, objects: list) -> None:
     hot create's CPU.
 
     Each ``None`` attribute whose column has a default gets the default, on the object too
-    (as a flush would), so the objects read afterwards as flushed ones. They stay out of the
-    session: the caller reads them, nothing tracks them. A column that only the server
-    fills (``server_default``) cannot be left ``None``: the object must give it."""
+    (as a flush would), so the objects read afterwards as flushed ones. A column the server
+    fills (an autoincrement key, a ``server_default``) is left to the server when every
+    object leaves it ``None`` — the objects do not learn those values (nothing is returned)
+    — and refused when only some do. The objects stay out of the session: the caller reads
+    them, nothing tracks them."""
     if not objects:
         return
     mapper = sa.inspect(type(objects[0]))
@@ -195,10 +197,18 @@ def insert_objects(session, objects: list) -> None:
                     raise ValueError(f"{table.name}.{column.name}: a default insert_objects "
                                      "cannot compute")
                 setattr(obj, key, value)
-            elif value is None and column.server_default is not None:
-                raise ValueError(f"{table.name}.{column.name}: only the server has a default")
             row[column.name] = value
         rows.append(row)
+    for _, column in attrs:
+        if column.server_default is None and column is not table.autoincrement_column:
+            continue
+        given = sum(row[column.name] is not None for row in rows)
+        if given == 0:
+            for row in rows:
+                del row[column.name]
+        elif given < len(rows):
+            raise ValueError(f"{table.name}.{column.name}: give it in every object or in none "
+                             "(the server fills it)")
     insert_many(session, table, rows)
 
 

@@ -61,9 +61,7 @@ def record_events(uow: UnitOfWork, batch: list[Event]) -> list[Event]:
         if event.id in fresh:
             fresh.discard(event.id)
             applied.append(event)
-    for event in applied:             # the log rows: one INSERT for the batch
-        projections.log(uow.session, event)
-    uow.session.flush()
+    projections.log_many(uow.session, applied)      # the log rows: one INSERT
     deltas = projections.Deltas()
     if any(event.type in projections.PIPELINE_EVENTS for event in applied):
         projections.lock_pipelines(uow.session)

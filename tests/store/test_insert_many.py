@@ -99,16 +99,28 @@ def test_insert_objects_stores_what_a_flush_stores_and_fills_the_defaults(leads_
     assert [rows[f"XL{i}"]["name"] for i in range(len(NASTY))] == NASTY
 
 
-def test_insert_objects_refuses_a_column_only_the_server_fills(leads_store):
+def test_insert_objects_leaves_server_filled_columns_to_the_server(leads_store):
     meta = sa.MetaData()
-    t = sa.Table("t_server_default", meta, sa.Column("id", sa.Integer, primary_key=True),
-                 sa.Column("n", sa.Integer, server_default=sa.text("7")))
+    t = sa.Table("t_server_default", meta,
+                 sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+                 sa.Column("n", sa.Integer, server_default=sa.text("7")),
+                 sa.Column("name", sa.String(20)))
 
     class Row:
-        pass
+        def __init__(self, **values):
+            self.__dict__.update(values)
 
     sa.orm.registry().map_imperatively(Row, t)
-    row = Row()
-    row.id = 1
-    with Session(leads_store.engine) as session, pytest.raises(ValueError, match="server"):
-        insert_objects(session, [row])
+    t.create(leads_store.engine)
+    try:
+        with Session(leads_store.engine) as session:
+            insert_objects(session, [Row(name="a"), Row(name="b"), Row(name="c")])
+            insert_objects(session, [Row(name="d", n=1), Row(name="e", n=2)])
+            with pytest.raises(ValueError, match="every object or in none"):
+                insert_objects(session, [Row(name="f", n=3), Row(name="g")])
+            session.commit()
+        with leads_store.engine.connect() as conn:
+            got = [tuple(r) for r in conn.execute(sa.select(t.c.name, t.c.n).order_by(t.c.seq))]
+        assert got == [("a", 7), ("b", 7), ("c", 7), ("d", 1), ("e", 2)]
+    finally:
+        t.drop(leads_store.engine)
