@@ -3,16 +3,21 @@
 1. Raw limits of this machine, measured first in the same run (``bench/raw.py``): an empty
    FastAPI route, PostgreSQL single-row INSERT commits, RabbitMQ publish/consume with
    confirms.
-2. The whole platform (``tests.cluster.Cluster``: five Nameko services, leads ×2, and the
-   gateway as separate processes; real RabbitMQ, Redis, PostgreSQL stores), prepared through
-   the API (``bench/mixed.py``: teams, reps, customers, signed contracts, a pool of leads).
-3. Each operation alone on 1 connection (latency floor), then the mixed load at 16, 64 and
+2. The SPEC §7 create-lead and 360° view targets on the 2-core deployment: the platform with
+   one replica of each service (``--deployment``), started for them alone (``bench/targets.py``).
+3. The whole platform again with more replicas (``tests.cluster.Cluster``: five Nameko
+   services, leads ×2 and analytics ×2, and the gateway as separate processes; real RabbitMQ,
+   Redis, PostgreSQL stores), prepared through the API (``bench/mixed.py``: teams, reps,
+   customers, signed contracts, a pool of leads): the same two loads, then the claims race
+   of SPEC §7 (two replicas of leads).
+4. Each operation alone on 1 connection (latency floor), then the mixed load at 16, 64 and
    256 connections, wrk per operation, all at once; CPU seconds of every process sampled
    around each level (what bounds the figure).
-4. Event lag commit → analytics read model (analytics' own histogram), per level.
+5. Event lag commit → analytics read model (analytics' own histogram), per level.
 
-Writes the sections "Mixed load through the gateway", "Raw limits of this machine", "Where the
-CPU goes" and "Event lag, commit → analytics read model" of ``docs/benchmarks.md``.
+Writes the sections "SPEC §7 targets", "Mixed load through the gateway", "Raw limits of this
+machine", "Where the CPU goes" and "Event lag, commit → analytics read model" of
+``docs/benchmarks.md``.
 
     make bench                                   # = python -m bench.run
     python -m bench.run --seconds 5 --connections 16,64
@@ -246,13 +251,9 @@ def write_report(*, command: str, seconds: float, limits: dict[str, float],
     ]))
 
 
-def measure_targets(cluster: Cluster, load: mixed.Load, fixture: mixed.Fixture,
-                    seconds: float, replicas: dict[str, int]) -> str:
-    """The SPEC §7 rows this platform can show alone (``bench/targets.py``)."""
-    import httpx
-
-    from tests.cluster import ADMIN_PASSWORD, ADMIN_USER
-
+def measure_rates(cluster: Cluster, load: mixed.Load, fixture: mixed.Fixture,
+                  seconds: float, replicas: dict[str, int]) -> targets.Rates:
+    """The create-lead and 360° view rows of SPEC §7, each alone (``bench/targets.py``)."""
     lag_before = lag_buckets(cluster)
     before = cpu_snapshot(cluster)
     create = load.alone("create lead", seconds, connections=targets.CONNECTIONS)
@@ -260,15 +261,40 @@ def measure_targets(cluster: Cluster, load: mixed.Load, fixture: mixed.Fixture,
     after = cpu_snapshot(cluster)
     create_cpu = {k: after[k] - before.get(k, 0.0) for k in after}
     create_lag = lag_quantiles(lag_buckets(cluster), lag_before)   # the backlog included
-    print(f"target create lead: {create.rps:.0f}/s p99 {create.p99:.1f} ms, {create.errors} "
-          f"errors; lag p99 ≤ {create_lag[1]:.0f} ms", flush=True)
+    label = targets.topology(replicas)
+    print(f"target create lead ({label}): {create.rps:.0f}/s p99 {create.p99:.1f} ms, "
+          f"{create.errors} errors; lag p99 ≤ {create_lag[1]:.0f} ms", flush=True)
     # every fixture view read once first (by its rep, as a rep opens a customer before
     # coming back to it): the timed load then measures the steady state of the cache; the
     # cold first reads are reported beside it
     cold = targets.first_reads(cluster.url, fixture.operations["customer 360° view"])
     view = load.alone("customer 360° view", seconds, connections=targets.CONNECTIONS)
-    print(f"target 360° view: {view.rps:.0f}/s p99 {view.p99:.1f} ms, {view.errors} errors",
-          flush=True)
+    print(f"target 360° view ({label}): {view.rps:.0f}/s p99 {view.p99:.1f} ms, "
+          f"{view.errors} errors", flush=True)
+    return targets.Rates(replicas, create, create_lag, create_cpu, view, cold)
+
+
+def measure_deployment(seconds: float, reps: int, replicas: dict[str, int]
+                       ) -> targets.Rates:
+    """``measure_rates`` on a platform of its own with ``replicas`` (the 2-core deployment:
+    one replica of each service), started for it and stopped after."""
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), max_workers=8,
+                      replicas=replicas, metrics=True, extra_env=BENCH_ENV)
+    try:
+        cluster.start()
+        fixture = mixed.prepare(cluster.url, reps=reps, claimable=1)
+        load = mixed.Load(cluster.url, fixture)
+        mixed.wait_for_quiet(cluster)
+        return measure_rates(cluster, load, fixture, seconds, replicas)
+    finally:
+        cluster.stop()
+
+
+def claim_race(cluster: Cluster, fixture: mixed.Fixture) -> targets.ClaimRace:
+    import httpx
+
+    from tests.cluster import ADMIN_PASSWORD, ADMIN_USER
+
     with httpx.Client(base_url=cluster.url, timeout=30) as client:
         admin = mixed._login(client, ADMIN_USER, ADMIN_PASSWORD)
     reps = sorted({r.token for r in fixture.operations["create lead"]})
@@ -276,9 +302,14 @@ def measure_targets(cluster: Cluster, load: mixed.Load, fixture: mixed.Fixture,
     print(f"target claim race: {race.winners} winner, {race.conflicts} × 409, "
           f"others {race.others}", flush=True)
     mixed.wait_for_quiet(cluster, quiet_for=1.0)
-    return targets.section(seconds=seconds, create=create, create_lag=create_lag, view=view,
-                           race=race, replicas=replicas, create_cpu=create_cpu,
-                           first_views=cold)
+    return race
+
+
+BENCH_ENV = {"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"}
+
+
+def _replicas(text: str) -> dict[str, int]:
+    return {k: int(v) for k, v in (item.split("=") for item in text.split(","))}
 
 
 def main() -> None:
@@ -290,9 +321,12 @@ def main() -> None:
                         help="pool leads made for the claims (each is claimed once)")
     parser.add_argument("--replicas", default="leads=2,analytics=2",
                         help="replicas per service, e.g. leads=2,analytics=2 (others: 1)")
+    parser.add_argument("--deployment", default="leads=1",
+                        help="replicas of the platform the create-lead and 360° view targets "
+                             "are judged on (others: 1); 'none' skips it")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    replicas = {k: int(v) for k, v in (item.split("=") for item in args.replicas.split(","))}
+    replicas = _replicas(args.replicas)
     connections = [int(c) for c in args.connections.split(",")]
 
     print("raw limits ...", flush=True)
@@ -300,11 +334,14 @@ def main() -> None:
     for name, value in limits.items():
         print(f"  {name}: {value:,.0f}/s", flush=True)
 
+    deployment = None
+    if args.deployment != "none":
+        print("the 2-core deployment ...", flush=True)
+        deployment = measure_deployment(args.seconds, args.reps, _replicas(args.deployment))
     # 8 workers per replica: 7 service processes × (8 + 2) connections stay inside
     # PostgreSQL's default max_connections (100), as docs/operations.md asks of a deployment
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), max_workers=8,
-                      replicas=replicas, metrics=True,
-                      extra_env={"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
+                      replicas=replicas, metrics=True, extra_env=BENCH_ENV)
     levels: list[tuple[str, list[mixed.OpResult]]] = []
     cpu: list[tuple[str, float, dict[str, float]]] = []
     costs: list[tuple[str, float, dict[str, float]]] = []
@@ -316,7 +353,10 @@ def main() -> None:
         load = mixed.Load(cluster.url, fixture)
         settled = mixed.wait_for_quiet(cluster)       # the set-up's events, all applied
         print(f"set-up applied by analytics after {settled:.0f} s", flush=True)
-        target_text = measure_targets(cluster, load, fixture, args.seconds, replicas)
+        rates = measure_rates(cluster, load, fixture, args.seconds, replicas)
+        race = claim_race(cluster, fixture)
+        target_text = targets.section(seconds=args.seconds, judged=deployment or rates,
+                                      other=rates if deployment else None, race=race)
         alone = []
         for name in mixed.WEIGHTS:
             before, started = cpu_snapshot(cluster), time.monotonic()
@@ -355,11 +395,11 @@ def main() -> None:
                   "events", flush=True)
     finally:
         cluster.stop()
-    default = (args.seconds, args.connections, args.reps, args.replicas) == (
-        15.0, "16,64,256", 32, "leads=2,analytics=2")
+    default = (args.seconds, args.connections, args.reps, args.replicas, args.deployment) == (
+        15.0, "16,64,256", 32, "leads=2,analytics=2", "leads=1")
     command = "make bench" if default else (
         f"python -m bench.run --seconds {args.seconds:g} --connections {args.connections} "
-        f"--reps {args.reps} --replicas {args.replicas}")
+        f"--reps {args.reps} --replicas {args.replicas} --deployment {args.deployment}")
     for line in cpu_table(costs, lambda name, rps: f"{name} ({rps:.0f}/s)", transpose=True):
         print(line)
     if not args.no_write:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 class Coalescer:
     def __init__(self, rpc: Callable[[], Any], service: str, method: str, *,
-                 max_batch: int = 100, max_in_flight: int = 4,
+                 max_batch: int = 100, max_in_flight: int = 2,
                  timeout: float | None = None) -> None:
         self.rpc = rpc                  # the process's RPC client, looked up at each call
         self.service = service

@@ -40,8 +40,9 @@ class Settings(BaseSettings):
         100, ge=1, le=500, description="most POST /leads carried by one coalesced "
                                         "leads.create_leads call (gateway.coalesce)")
     lead_create_in_flight: int = Field(
-        4, ge=1, le=64, description="coalesced leads.create_leads calls out at once; "
-                                    "requests beyond wait for the next call")
+        2, ge=1, le=64, description="coalesced leads.create_leads calls out at once; "
+                                    "requests beyond wait for the next call (fewer, bigger "
+                                    "batches cost less CPU per create: docs/benchmarks.md)")
     lead_import_batch: int = Field(
         500, ge=1, le=2000, description="CSV rows per leads.import_rows call (POST "
                                         "/leads/import). Each row locks up to 3 duplicate "

@@ -21,6 +21,8 @@ from services.analytics.models import Base
 CHURN_SCAN_SECONDS = float(os.environ.get("ANALYTICS_CHURN_SCAN_SECONDS", "3600"))
 # events applied per transaction at most, when they queue up (docs/operations.md)
 EVENT_BATCH = int(os.environ.get("ANALYTICS_EVENT_BATCH", "100"))
+# batches one replica applies at once (docs/operations.md)
+EVENT_CONCURRENCY = int(os.environ.get("ANALYTICS_EVENT_CONCURRENCY", "1"))
 
 
 class AnalyticsService(ServiceBase):
@@ -127,7 +129,8 @@ class AnalyticsService(ServiceBase):
         with self.db.unit() as uow:
             return scoring.refit(uow, force=False)
 
-    @consumes_batches(events.QUEUE, events.BINDINGS, batch_size=EVENT_BATCH, concurrency=2)
+    @consumes_batches(events.QUEUE, events.BINDINGS, batch_size=EVENT_BATCH,
+                      concurrency=EVENT_CONCURRENCY)
     def on_events(self, bodies):
         """Every event of every service, applied a batch per transaction (see
         ``crmkit.events.consumes_batches``: one event at a time when the queue is quiet)."""
