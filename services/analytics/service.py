@@ -22,7 +22,7 @@ CHURN_SCAN_SECONDS = float(os.environ.get("ANALYTICS_CHURN_SCAN_SECONDS", "3600"
 # events applied per transaction at most, when they queue up (docs/operations.md)
 EVENT_BATCH = int(os.environ.get("ANALYTICS_EVENT_BATCH", "100"))
 # batches one replica applies at once (docs/operations.md)
-EVENT_CONCURRENCY = int(os.environ.get("ANALYTICS_EVENT_CONCURRENCY", "1"))
+EVENT_CONCURRENCY = int(os.environ.get("ANALYTICS_EVENT_CONCURRENCY", "2"))
 
 
 class AnalyticsService(ServiceBase):
