@@ -168,6 +168,27 @@ def test_relay_publishes_with_confirms_then_marks_sent(leads_store):
         assert leads_store.relay.relay_once() == 0  # nothing left, nothing sent twice
 
 
+def test_relay_counts_its_backlog_at_most_once_a_second(leads_store, monkeypatch):
+    from crmkit import metrics, outbox
+
+    gauge = metrics.OUTBOX_BACKLOG.labels("leads")
+    clock = [1000.0]
+    monkeypatch.setattr(outbox.time, "monotonic", lambda: clock[0])
+    relay = leads_store.relay
+    relay.batch_size = 1                          # one event per round: one stays behind
+    with leads_store.unit() as uow:
+        handlers.create_lead(uow, REP, {"name": "周一", "phone": "13900000001"})
+        handlers.create_lead(uow, REP, {"name": "周二", "phone": "13900000002"})
+    relay.publisher.publish_batch = lambda messages: None   # the relay's rounds, no broker
+    assert relay.relay_once() == 1
+    assert gauge._value.get() == 1                # counted: one event left
+    assert relay.relay_once() == 1
+    assert gauge._value.get() == 1                # the same second: not counted again
+    clock[0] += outbox.BACKLOG_EVERY
+    assert relay.relay_once() == 0
+    assert gauge._value.get() == 0                # a second later: counted
+
+
 def test_relay_keeps_events_when_the_broker_is_unreachable(leads_store):
     from crmkit.outbox import ConfirmingPublisher
 
