@@ -1,7 +1,7 @@
 """Service configuration from environment variables.
 
-Each service reads ``<NAME>_DATABASE_URL``, ``<NAME>_METRICS_PORT`` and
-``<NAME>_MAX_WORKERS``; every service shares ``AMQP_URI``, ``REDIS_URL``,
+Each service reads ``<NAME>_DATABASE_URL``, ``<NAME>_METRICS_PORT``,
+``<NAME>_MAX_WORKERS`` and ``<NAME>_NICE``; every service shares ``AMQP_URI``, ``REDIS_URL``,
 ``CRM_TIMEZONE`` and the event retry settings. Defaults need nothing but a
 local RabbitMQ: stores are SQLite files under ``var/``.
 """
@@ -17,6 +17,11 @@ VAR = Path(os.environ.get("CRM_VAR_DIR", ROOT / "var"))
 DEFAULT_METRICS_PORTS = {
     "leads": 9101, "customers": 9102, "sales": 9103, "service_desk": 9104, "analytics": 9105,
 }
+
+# CPU priority (niceness, added to the one the process started with) by service. Analytics
+# applies events in the background and can wait a little (SPEC §7 gives the event lag 500 ms);
+# on a machine it shares with the services that answer requests, it gives way to them.
+DEFAULT_NICE = {"analytics": 5}
 
 
 def _env(name: str, default: str) -> str:
@@ -36,6 +41,7 @@ class ServiceSettings:
     event_retry_delay_ms: int
     outbox_relay: bool
     outbox_batch: int
+    nice: int = 0
 
     @classmethod
     def from_env(cls, service: str, **overrides) -> ServiceSettings:
@@ -52,6 +58,7 @@ class ServiceSettings:
             event_retry_delay_ms=int(_env("EVENT_RETRY_DELAY_MS", "1000")),
             outbox_relay=_env("OUTBOX_RELAY", "on").lower() not in ("off", "0", "false", "no"),
             outbox_batch=int(_env("OUTBOX_BATCH", "500")),
+            nice=_nice(_env(f"{prefix}_NICE", str(DEFAULT_NICE.get(service, 0))), prefix),
         )
         return replace(settings, **overrides)
 
@@ -63,3 +70,14 @@ class ServiceSettings:
             "serializer": "json",
             "CRM": self,
         }
+
+
+def _nice(text: str, prefix: str) -> int:
+    """0–19: a process may lower its own priority, not raise it."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 19:
+        raise ValueError(f"{prefix}_NICE must be a whole number from 0 to 19, not {text!r}")
+    return value

@@ -13,6 +13,7 @@ eventlet.monkey_patch()  # noqa: E402 - must run before anything imports socket/
 
 import importlib  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 
@@ -62,9 +63,12 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, shutdown)
     runner.start()
     heap.settle()
+    if settings.nice:
+        os.nice(settings.nice)
     log.info("service started", extra={"metrics_port": settings.metrics_port,
                                        "database": settings.database_url.split("@")[-1],
-                                       "max_workers": settings.max_workers})
+                                       "max_workers": settings.max_workers,
+                                       "nice": settings.nice})
     try:
         runner.wait()
     except Exception:  # noqa: BLE001

@@ -201,3 +201,15 @@ def test_concurrent_creates_one_lead_per_phone(scaled):
     for answer in answers:
         if answer.status_code == 409:
             assert answer.json()["error"]["details"]["existing_id"] in created
+
+
+def test_analytics_replicas_run_at_a_lower_cpu_priority_than_the_rest(scaled):
+    """``ANALYTICS_NICE`` (default 5): the event consumers give way to the request path."""
+    import os
+
+    def nice(pid: int) -> int:
+        return os.getpriority(os.PRIO_PROCESS, pid)
+
+    ours = nice(0)                      # the cluster's processes start at the test's niceness
+    got = {key: nice(proc.pid) - ours for key, proc in scaled.procs.items()}
+    assert got == {key: 5 if key.startswith("analytics-") else 0 for key in scaled.procs}

@@ -217,3 +217,20 @@ def test_a_corked_connection_sends_its_frames_in_one_write():
     assert wire.writes[2:] == [_alone(4)]             # what was made still goes out whole
     with corked(SimpleNamespace()):                   # a connection made without the cork
         pass
+
+
+def test_a_service_gives_way_by_its_nice_setting(monkeypatch):
+    from crmkit.config import ServiceSettings
+
+    for name in ("ANALYTICS_NICE", "LEADS_NICE"):
+        monkeypatch.delenv(name, raising=False)
+    assert ServiceSettings.from_env("analytics").nice == 5     # background work yields
+    assert ServiceSettings.from_env("leads").nice == 0
+    monkeypatch.setenv("ANALYTICS_NICE", "0")
+    assert ServiceSettings.from_env("analytics").nice == 0
+    monkeypatch.setenv("LEADS_NICE", "3")
+    assert ServiceSettings.from_env("leads").nice == 3
+    for bad in ("-1", "20", "high"):
+        monkeypatch.setenv("LEADS_NICE", bad)
+        with pytest.raises(ValueError, match="LEADS_NICE must be a whole number from 0 to 19"):
+            ServiceSettings.from_env("leads")
