@@ -278,8 +278,7 @@ def measure_deployment(seconds: float, reps: int, replicas: dict[str, int]
                        ) -> targets.Rates:
     """``measure_rates`` on a platform of its own with ``replicas`` (the 2-core deployment:
     one replica of each service), started for it and stopped after."""
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), max_workers=8,
-                      replicas=replicas, metrics=True, extra_env=BENCH_ENV)
+    cluster = bench_cluster(replicas)
     try:
         cluster.start()
         fixture = mixed.prepare(cluster.url, reps=reps, claimable=1)
@@ -305,7 +304,13 @@ def claim_race(cluster: Cluster, fixture: mixed.Fixture) -> targets.ClaimRace:
     return race
 
 
-BENCH_ENV = {"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"}
+def bench_cluster(replicas: dict[str, int]) -> Cluster:
+    """A platform to measure (not started): rate limiting off, logs at WARNING, and 8
+    workers per replica — up to 7 service processes × (8 + 2) connections stay inside
+    PostgreSQL's default max_connections (100), as docs/operations.md asks of a deployment."""
+    return Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), max_workers=8,
+                   replicas=replicas, metrics=True,
+                   extra_env={"LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"})
 
 
 def _replicas(text: str) -> dict[str, int]:
@@ -338,10 +343,7 @@ def main() -> None:
     if args.deployment != "none":
         print("the 2-core deployment ...", flush=True)
         deployment = measure_deployment(args.seconds, args.reps, _replicas(args.deployment))
-    # 8 workers per replica: 7 service processes × (8 + 2) connections stay inside
-    # PostgreSQL's default max_connections (100), as docs/operations.md asks of a deployment
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="crm-bench-")), max_workers=8,
-                      replicas=replicas, metrics=True, extra_env=BENCH_ENV)
+    cluster = bench_cluster(replicas)
     levels: list[tuple[str, list[mixed.OpResult]]] = []
     cpu: list[tuple[str, float, dict[str, float]]] = []
     costs: list[tuple[str, float, dict[str, float]]] = []

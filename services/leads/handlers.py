@@ -167,9 +167,17 @@ def _text(value) -> str | None:
 def _log(uow: UnitOfWork, lead_id: str, action: str, field: str | None = None, old=None,
          new=None, reason: str | None = None, at: datetime | None = None) -> None:
     """One row of the lead's action log (who = the unit's actor; None: the system)."""
-    uow.session.add(LeadAction(lead_id=lead_id, actor_id=uow.actor_id, action=action,
-                               field=field, from_value=_text(old), to_value=_text(new),
-                               reason=reason, at=at or timeutil.now()))
+    uow.session.add(_action(uow.actor_id, lead_id, action, field, old, new, reason, at))
+
+
+def _action(actor_id: str | None, lead_id: str, action: str, field: str | None = None,
+            old=None, new=None, reason: str | None = None,
+            at: datetime | None = None) -> LeadAction:
+    """A row of the lead's action log, not yet added anywhere (``_log`` adds it; a create
+    batch inserts its rows together)."""
+    return LeadAction(lead_id=lead_id, actor_id=actor_id, action=action, field=field,
+                      from_value=_text(old), to_value=_text(new), reason=reason,
+                      at=at or timeutil.now())
 
 
 def _set_deadlines(lead: Lead, limits: rules.PoolRules) -> None:
@@ -303,8 +311,7 @@ def create_leads(uow: UnitOfWork, items: list[tuple[Principal, str | None, dict]
     # without the ORM's unit of work (insert_objects): two statements for the whole batch
     insert_objects(session, [lead for _, lead, _ in created])
     insert_objects(session, [
-        LeadAction(lead_id=lead.id, actor_id=principal.user_id, action="created",
-                   field="owner_id", from_value=None, to_value=_text(lead.owner_id), at=now)
+        _action(principal.user_id, lead.id, "created", "owner_id", None, lead.owner_id, at=now)
         for _, lead, (principal, _cid, _data) in created])
     for index, lead, (principal, cid, _data) in created:
         uow.actor_id, uow.correlation_id = principal.user_id, cid or uow.correlation_id
