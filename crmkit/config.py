@@ -42,6 +42,7 @@ class ServiceSettings:
     outbox_relay: bool
     outbox_batch: int
     nice: int = 0
+    outbox_retain_days: int = 7
 
     @classmethod
     def from_env(cls, service: str, **overrides) -> ServiceSettings:
@@ -59,6 +60,7 @@ class ServiceSettings:
             outbox_relay=_env("OUTBOX_RELAY", "on").lower() not in ("off", "0", "false", "no"),
             outbox_batch=int(_env("OUTBOX_BATCH", "500")),
             nice=_nice(_env(f"{prefix}_NICE", str(DEFAULT_NICE.get(service, 0))), prefix),
+            outbox_retain_days=_retain_days(_env("OUTBOX_RETAIN_DAYS", "7")),
         )
         return replace(settings, **overrides)
 
@@ -70,6 +72,17 @@ class ServiceSettings:
             "serializer": "json",
             "CRM": self,
         }
+
+
+def _retain_days(text: str) -> int:
+    """Days the relayed events stay in ``outbox_sent``: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"OUTBOX_RETAIN_DAYS must be a whole number of days ≥ 1, not {text!r}")
+    return value
 
 
 def _nice(text: str, prefix: str) -> int:

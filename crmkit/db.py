@@ -262,8 +262,14 @@ def _array_literal(values: list) -> str | list:
     return "{" + ",".join(out) + "}"
 
 
-def kit_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
-    """Add the outbox and the inbox (applied event ids) to a service's metadata."""
+def kit_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """Add the outbox, its archive ``outbox_sent`` and the inbox (applied event ids) to a
+    service's metadata.
+
+    ``outbox`` holds only what is not yet relayed: the relay moves each confirmed batch into
+    ``outbox_sent`` (kept ``OUTBOX_RETAIN_DAYS``, then purged). A queue table that kept its
+    sent rows grew without end, and its index of unsent rows filled with dead entries that
+    every relay round had to step over (``crmkit.outbox``)."""
     outbox = sa.Table(
         "outbox", metadata,
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
@@ -283,7 +289,18 @@ def kit_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         sa.Column("event_type", sa.String(80), nullable=False),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
     )
-    return outbox, inbox
+    # keyed by event id: SQLite gives an emptied outbox's next row the id 1 again
+    outbox_sent = sa.Table(
+        "outbox_sent", metadata,
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+        sa.Column("type", sa.String(80), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("ix_outbox_sent_sent_at", "sent_at"),
+    )
+    return outbox, outbox_sent, inbox
 
 
 def migrate(engine: Engine, script_location: Path, version_table: str) -> None:

@@ -1,13 +1,22 @@
-"""The outbox relay: publishes committed events to RabbitMQ, then marks them sent.
+"""The outbox relay: publishes committed events to RabbitMQ, then moves them to the archive.
 
 Events are rows of the ``outbox`` table written in the same transaction as the
 change they report (see ``crmkit.uow``). The relay reads unsent rows in id
 order, publishes a batch to the ``<service>.events`` topic exchange with
 publisher confirms, waits until the broker has confirmed the whole batch, and
-only then marks the rows sent. A crash anywhere in between leaves the rows
-unsent, so they go out after restart (at least once; consumers de-duplicate by
-event id). With several replicas on PostgreSQL each batch is taken with
-``FOR UPDATE SKIP LOCKED`` so replicas relay different rows.
+only then moves the rows to ``outbox_sent`` (stamped ``sent_at``). A crash
+anywhere in between leaves the rows in the outbox, so they go out after restart
+(at least once; consumers de-duplicate by event id). With several replicas on
+PostgreSQL each batch is taken with ``FOR UPDATE SKIP LOCKED`` so replicas
+relay different rows.
+
+The outbox is a queue table: every relayed row leaves a dead index entry behind,
+and the next round's ``ORDER BY id`` scan starts by stepping over all of them
+until a VACUUM removes them — a round cost 0.3 ms on a fresh table, 2 ms after
+20,000 events, and autovacuum comes rarely to a big table. So the outbox holds
+only unsent rows, and on PostgreSQL the relay vacuums it (a few pages) at most
+once per ``VACUUM_EVERY`` after relaying. The archive is purged after
+``OUTBOX_RETAIN_DAYS``.
 """
 from __future__ import annotations
 
@@ -29,6 +38,12 @@ log = logging.getLogger(__name__)
 
 #: seconds between two counts of the relay's backlog (the ``crm_outbox_backlog`` gauge)
 BACKLOG_EVERY = 1.0
+#: at most one VACUUM of the outbox per this many seconds (PostgreSQL, after relaying)
+VACUUM_EVERY = 1.0
+#: seconds between two purges of the archive's rows older than the retention
+PURGE_EVERY = 600.0
+#: archive rows deleted per purge transaction
+PURGE_CHUNK = 5000
 
 
 class PublishFailed(Exception):
@@ -110,11 +125,14 @@ class ConfirmingPublisher:
 
 
 class OutboxRelay:
-    def __init__(self, service: str, engine: Engine, outbox: sa.Table, amqp_uri: str,
-                 batch_size: int = 500, poll_interval: float = 1.0):
+    def __init__(self, service: str, engine: Engine, outbox: sa.Table, outbox_sent: sa.Table,
+                 amqp_uri: str, batch_size: int = 500, poll_interval: float = 1.0,
+                 retain_days: int = 7):
         self.service = service
         self.engine = engine
         self.outbox = outbox
+        self.outbox_sent = outbox_sent
+        self.retain_days = retain_days
         self.exchange = f"{service}.events"
         self.publisher = ConfirmingPublisher(amqp_uri)
         self.batch_size = batch_size
@@ -123,6 +141,9 @@ class OutboxRelay:
         self._stopped = False
         self._held_until = 0.0
         self._counted_at = float("-inf")     # when the backlog was last counted
+        self._vacuumed_at = float("-inf")
+        self._moved = 0                      # rows moved to the archive since the last VACUUM
+        self._purged_at = float("-inf")
 
     def kick(self) -> None:
         """Called after a commit that wrote events: relay them now rather than at the next
@@ -149,6 +170,7 @@ class OutboxRelay:
                 self._wake.wait(held)
                 self._wake.clear()
                 continue
+            self._housekeeping()
             try:
                 sent = self.relay_once()
                 backoff = 0.5
@@ -179,7 +201,9 @@ class OutboxRelay:
         if self.engine.dialect.name == "postgresql":
             with self.engine.begin() as conn:
                 rows = conn.execute(query.with_for_update(skip_locked=True)).all()
-                self._publish_and_mark(conn, rows)
+                if rows:
+                    self._publish(rows)
+                    self._archive(conn, rows)
                 self._count_backlog(conn)
         else:
             with self.engine.begin() as conn:
@@ -187,7 +211,7 @@ class OutboxRelay:
             if rows:
                 self._publish(rows)
             with self.engine.begin() as conn:
-                self._mark_sent(conn, rows)
+                self._archive(conn, rows)
                 self._count_backlog(conn)
         return len(rows)
 
@@ -210,28 +234,60 @@ class OutboxRelay:
             messages.append((self.exchange, row.type, row.payload, headers))
         self.publisher.publish_batch(messages)
 
-    def _mark_sent(self, conn, rows) -> None:
+    def _archive(self, conn, rows) -> None:
+        """Move the confirmed rows to ``outbox_sent``, stamped with the time they went out."""
         if not rows:
             return
-        o = self.outbox
-        conn.execute(sa.update(o).where(o.c.id.in_([r.id for r in rows]))
-                     .values(sent_at=timeutil.now()))
+        o, sent = self.outbox, self.outbox_sent
+        ids = [r.id for r in rows]
+        conn.execute(sent.insert().from_select(
+            ["id", "event_id", "type", "payload", "created_at", "sent_at"],
+            sa.select(o.c.id, o.c.event_id, o.c.type, o.c.payload, o.c.created_at,
+                      sa.literal(timeutil.now(), sent.c.sent_at.type))
+            .where(o.c.id.in_(ids))))
+        conn.execute(sa.delete(o).where(o.c.id.in_(ids)))
+        self._moved += len(rows)
         for row in rows:
             metrics.EVENTS_PUBLISHED.labels(self.service, row.type).inc()
 
-    def _publish_and_mark(self, conn, rows) -> None:
-        if rows:
-            self._publish(rows)
-            self._mark_sent(conn, rows)
+    def _housekeeping(self) -> None:
+        """Between rounds: VACUUM the outbox (PostgreSQL) and purge the archive, each when
+        due. A failure is logged and tried again when next due; relaying goes on."""
+        now = time.monotonic()
+        try:
+            if (self._moved and now - self._vacuumed_at >= VACUUM_EVERY
+                    and self.engine.dialect.name == "postgresql"):
+                self._vacuumed_at, self._moved = now, 0
+                self.vacuum()
+            if now - self._purged_at >= PURGE_EVERY:
+                self._purged_at = now
+                self.purge_sent(self.retain_days)
+        except Exception as exc:  # noqa: BLE001 - housekeeping never stops the relay
+            log.warning("outbox housekeeping failed", extra={"error": repr(exc)})
 
     def _backlog(self, conn) -> int:
         o = self.outbox
         return conn.execute(sa.select(sa.func.count()).select_from(o)
                             .where(o.c.sent_at.is_(None))).scalar_one()
 
-    def purge_sent(self, older_than_days: int = 7) -> int:
+    def vacuum(self) -> None:
+        """Remove the dead rows and index entries the relayed rows left (a small table: a
+        few pages). ``SKIP_LOCKED``: another replica's VACUUM of it is enough."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"VACUUM (SKIP_LOCKED) {self.outbox.name}")
+
+    def purge_sent(self, older_than_days: int) -> int:
+        """Delete the archive's rows sent more than ``older_than_days`` ago, in short
+        transactions of ``PURGE_CHUNK`` rows; returns how many."""
+        sent = self.outbox_sent
         cutoff = timeutil.now() - timeutil.days(older_than_days)
-        with self.engine.begin() as conn:
-            result = conn.execute(sa.delete(self.outbox).where(
-                self.outbox.c.sent_at.is_not(None), self.outbox.c.sent_at < cutoff))
-        return result.rowcount or 0
+        oldest = (sa.select(sent.c.event_id).where(sent.c.sent_at < cutoff)
+                  .order_by(sent.c.sent_at).limit(PURGE_CHUNK))
+        purged = 0
+        while True:
+            with self.engine.begin() as conn:
+                deleted = conn.execute(sa.delete(sent).where(
+                    sent.c.event_id.in_(oldest))).rowcount or 0
+            purged += deleted
+            if deleted < PURGE_CHUNK:
+                return purged

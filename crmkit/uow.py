@@ -157,10 +157,11 @@ class Store:
 
     def __init__(self, service: str, metadata: sa.MetaData, migrations: Path,
                  database_url: str, amqp_uri: str, pool_size: int = 16,
-                 relay: bool = True, batch: int = 500):
+                 relay: bool = True, batch: int = 500, retain_days: int = 7):
         self.service = service
         self.engine = make_engine(database_url, pool_size)
         self.outbox = metadata.tables["outbox"]
+        self.outbox_sent = metadata.tables["outbox_sent"]
         self.inbox = metadata.tables["inbox"]
         # plain SQL, compiled once: SQLAlchemy cannot cache its ON CONFLICT constructs, and
         # compiling the statement again for every consumed event cost more than running it
@@ -177,8 +178,9 @@ class Store:
             "ON CONFLICT (event_id, consumer) DO NOTHING RETURNING event_id"
         ).bindparams(applied_at) if self.engine.dialect.name == "postgresql" else None
         self.migrations = migrations
-        self.relay = OutboxRelay(service, self.engine, self.outbox, amqp_uri,
-                                 batch_size=batch) if relay else None
+        self.relay = OutboxRelay(service, self.engine, self.outbox,
+                                 self.outbox_sent, amqp_uri, batch_size=batch,
+                                 retain_days=retain_days) if relay else None
 
     def migrate(self) -> None:
         migrate(self.engine, self.migrations, f"alembic_version_{self.service}")
@@ -215,7 +217,8 @@ class Database(DependencyProvider):
         self.store = Store(settings.service, self.metadata, self.migrations,
                            settings.database_url, settings.amqp_uri,
                            pool_size=settings.max_workers + 2,
-                           relay=settings.outbox_relay, batch=settings.outbox_batch)
+                           relay=settings.outbox_relay, batch=settings.outbox_batch,
+                           retain_days=settings.outbox_retain_days)
         self.store.migrate()
 
     def start(self):

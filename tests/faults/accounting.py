@@ -5,10 +5,10 @@ the check does not depend on the API that was just being broken.
 
 - writes: every id the load was given a 2xx for is in its table, in the state the answer
   reported (claimed, converted, won, signed);
-- events: every event the four sources committed to their outboxes was relayed
-  (``sent_at``) and appears exactly once in analytics' ``event_log``; analytics' counters
-  per event type equal the number of such events at the source (a duplicate application
-  would raise them); analytics' inbox holds exactly one row per logged event; each
+- events: every event the four sources committed to their outboxes was relayed (moved to
+  ``outbox_sent`` with its ``sent_at``; ``EVENTS``: both tables) and appears exactly once in
+  analytics' ``event_log``; analytics' counters per event type equal the number of such
+  events at the source (a duplicate application would raise them); analytics' inbox holds exactly one row per logged event; each
   converted lead became exactly one customer;
 - duplicates absorbed: messages analytics acknowledged on its queue (RabbitMQ's own
   statistics) minus events it applied = copies (a relay that re-published a batch whose
@@ -59,6 +59,11 @@ def lost_writes(urls: dict[str, str], accepted: dict[str, list]) -> dict[str, li
     return lost
 
 
+#: every event a source committed: those still to relay, and those relayed
+EVENTS = ("SELECT event_id, type, sent_at FROM outbox "
+          "UNION ALL SELECT event_id, type, sent_at FROM outbox_sent")
+
+
 def event_books(urls: dict[str, str], ignore: frozenset[str] = frozenset()) -> dict:
     """The sources' outboxes against analytics' log, inbox and counters.
 
@@ -70,7 +75,7 @@ def event_books(urls: dict[str, str], ignore: frozenset[str] = frozenset()) -> d
     unsent = 0
     for service in SOURCES:
         for event_id, event_type, sent_at in _rows(
-                urls[service], "SELECT event_id, type, sent_at FROM outbox"):
+                urls[service], EVENTS):
             if event_id in ignore:
                 continue
             source_ids[event_id] = event_type
@@ -140,7 +145,7 @@ def unroutable_at_start(urls: dict[str, str]) -> frozenset[str]:
     books = wait_settled(urls, timeout=10)
     missing: set[str] = set()
     for service in SOURCES:
-        ids = {r[0] for r in _rows(urls[service], "SELECT event_id FROM outbox")}
+        ids = {r[0] for r in _rows(urls[service], EVENTS)}
         missing |= ids
     logged = {r[0] for r in _rows(urls["analytics"], "SELECT id FROM event_log")}
     return frozenset(missing - logged) if books["unsent"] == 0 else frozenset()

@@ -19,14 +19,25 @@ REP = Principal(user_id="rep1", username="rep1", role="sales", data_scope="own",
 
 
 def outbox_rows(store):
+    """Every event the store committed, in order: those relayed (``outbox_sent``, with
+    ``sent_at``), then those not yet (``outbox``)."""
+    sent, unsent = store.outbox_sent, store.outbox
     with store.engine.connect() as conn:
-        return conn.execute(sa.select(store.outbox.c.type, store.outbox.c.sent_at)
-                            .order_by(store.outbox.c.id)).all()
+        return [*conn.execute(sa.select(sent.c.type, sent.c.sent_at)
+                              .order_by(sent.c.sent_at, sent.c.id)).all(),
+                *conn.execute(sa.select(unsent.c.type, unsent.c.sent_at)
+                              .order_by(unsent.c.id)).all()]
+
+
+def table_count(store, table):
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
 def test_migrations_are_idempotent(leads_store):
     leads_store.migrate()  # second run: nothing to do, no error
-    assert {"leads", "outbox", "inbox"} <= set(sa.inspect(leads_store.engine).get_table_names())
+    assert {"leads", "outbox", "outbox_sent", "inbox"} <= set(
+        sa.inspect(leads_store.engine).get_table_names())
 
 
 def test_event_is_written_in_the_same_transaction_as_the_change(leads_store):
@@ -151,7 +162,7 @@ def test_concurrent_claims_have_exactly_one_winner(leads_store):
     assert [r.type for r in outbox_rows(leads_store)].count("lead.claimed") == 1
 
 
-def test_relay_publishes_with_confirms_then_marks_sent(leads_store):
+def test_relay_publishes_with_confirms_then_moves_the_events_to_the_archive(leads_store):
     exchange = kombu.Exchange("leads.events", type="topic", durable=True)
     queue = kombu.Queue(f"test.relay.{uuid.uuid4().hex[:8]}", exchange, routing_key="lead.#",
                         auto_delete=True)
@@ -160,7 +171,9 @@ def test_relay_publishes_with_confirms_then_marks_sent(leads_store):
         with leads_store.unit(actor_id="rep1", correlation_id="corr-1") as uow:
             handlers.create_lead(uow, REP, {"name": "赵磊", "company": "杭州云帆网络"})
         assert leads_store.relay.relay_once() == 1
-        assert all(r.sent_at is not None for r in outbox_rows(leads_store))
+        assert table_count(leads_store, leads_store.outbox) == 0     # the outbox: unsent only
+        assert [(r.type, r.sent_at is not None) for r in outbox_rows(leads_store)] == [
+            ("lead.created", True)]
         message = queue(conn.default_channel).get(no_ack=True)
         body = json.loads(message.body)
         assert body["type"] == "lead.created" and body["correlation_id"] == "corr-1"
@@ -198,3 +211,121 @@ def test_relay_keeps_events_when_the_broker_is_unreachable(leads_store):
     with pytest.raises(PublishFailed):
         leads_store.relay.relay_once()
     assert [r.sent_at for r in outbox_rows(leads_store)] == [None]
+
+
+def _archived(store, days_ago: list[float]) -> None:
+    from crmkit import timeutil
+
+    now = timeutil.now()
+    with store.engine.begin() as conn:
+        conn.execute(store.outbox_sent.insert(), [
+            {"id": n + 1, "event_id": uuid.uuid4().hex, "type": "lead.created", "payload": "{}",
+             "created_at": now - timeutil.days(age), "sent_at": now - timeutil.days(age)}
+            for n, age in enumerate(days_ago)])
+
+
+def test_the_archive_is_purged_after_the_retention_in_short_transactions(leads_store,
+                                                                         monkeypatch):
+    from crmkit import outbox
+
+    monkeypatch.setattr(outbox, "PURGE_CHUNK", 2)      # 5 old rows: 3 transactions
+    _archived(leads_store, [30, 9, 8, 7.5, 7.01, 6.9, 1, 0])
+    assert leads_store.relay.purge_sent(7) == 5
+    with leads_store.engine.connect() as conn:
+        kept = conn.execute(sa.select(leads_store.outbox_sent.c.id)
+                            .order_by(leads_store.outbox_sent.c.sent_at)).scalars().all()
+    assert kept == [6, 7, 8]                           # 6.9, 1 and 0 days old
+    assert leads_store.relay.purge_sent(7) == 0
+
+
+def test_relay_housekeeping_vacuums_the_outbox_after_relaying_at_most_once_a_second(
+        leads_store, monkeypatch):
+    from crmkit import outbox
+
+    relay = leads_store.relay
+    vacuums: list[float] = []
+    purges: list[int] = []
+    clock = [1000.0]
+    monkeypatch.setattr(outbox.time, "monotonic", lambda: clock[0])
+    real_vacuum = relay.vacuum
+    monkeypatch.setattr(relay, "vacuum", lambda: (vacuums.append(clock[0]), real_vacuum()))
+    monkeypatch.setattr(relay, "purge_sent", lambda days: purges.append(days) or 0)
+    relay.publisher.publish_batch = lambda messages: None   # the relay's rounds, no broker
+    postgresql = leads_store.engine.dialect.name == "postgresql"
+
+    relay._housekeeping()                       # first round: purge due, nothing relayed yet
+    assert (vacuums, purges) == ([], [7])
+    with leads_store.unit() as uow:
+        handlers.create_lead(uow, REP, {"name": "吴一", "phone": "13900000011"})
+    assert relay.relay_once() == 1
+    relay._housekeeping()
+    assert vacuums == ([1000.0] if postgresql else [])   # SQLite deletes its entries itself
+    with leads_store.unit() as uow:
+        handlers.create_lead(uow, REP, {"name": "吴二", "phone": "13900000012"})
+    assert relay.relay_once() == 1
+    relay._housekeeping()
+    assert len(vacuums) == (1 if postgresql else 0)      # the same second: not again
+    clock[0] += outbox.VACUUM_EVERY
+    relay._housekeeping()
+    assert len(vacuums) == (2 if postgresql else 0)
+    clock[0] += outbox.VACUUM_EVERY
+    relay._housekeeping()
+    assert len(vacuums) == (2 if postgresql else 0)      # nothing relayed since: no VACUUM
+    assert purges == [7]                                  # the purge: every PURGE_EVERY
+    clock[0] += outbox.PURGE_EVERY
+    relay._housekeeping()
+    assert purges == [7, 7]
+
+
+def test_relay_housekeeping_failure_is_logged_and_relaying_goes_on(leads_store, monkeypatch,
+                                                                   caplog):
+    relay = leads_store.relay
+
+    def broken(days):
+        raise sa.exc.OperationalError("DELETE", {}, Exception("disk full"))
+
+    monkeypatch.setattr(relay, "purge_sent", broken)
+    relay.publisher.publish_batch = lambda messages: None
+    with leads_store.unit() as uow:
+        handlers.create_lead(uow, REP, {"name": "郑一"})
+    relay._housekeeping()
+    assert "outbox housekeeping failed" in caplog.text
+    assert relay.relay_once() == 1
+
+
+def test_upgrade_moves_the_rows_an_earlier_relay_marked_sent_to_the_archive(database_url):
+    """Revision 0006 on a store whose outbox still keeps its sent rows."""
+    from alembic import command
+    from alembic.config import Config
+
+    from crmkit.uow import Store
+    from services.leads.models import Base
+    from tests.store.conftest import AMQP, LEADS_MIGRATIONS
+
+    store = Store("leads", Base.metadata, LEADS_MIGRATIONS, database_url, AMQP, relay=False)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(LEADS_MIGRATIONS))
+    cfg.attributes["version_table"] = "alembic_version_leads"
+    try:
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0005")
+            conn.exec_driver_sql(
+                "INSERT INTO outbox (id, event_id, type, payload, created_at, sent_at) VALUES "
+                "(1, 'e1', 'lead.created', '{}', '2026-11-01 08:00:00+00', "
+                "'2026-11-01 08:00:01+00'), "
+                "(2, 'e2', 'lead.claimed', '{}', '2026-11-01 09:00:00+00', NULL)")
+        store.migrate()
+        with store.engine.connect() as conn:
+            left = conn.exec_driver_sql("SELECT event_id, sent_at FROM outbox").all()
+            moved = conn.exec_driver_sql("SELECT id, event_id, type FROM outbox_sent").all()
+        assert [(e, s) for e, s in left] == [("e2", None)]
+        assert [tuple(r) for r in moved] == [(1, "e1", "lead.created")]
+        with store.engine.begin() as conn:               # and back down: sent rows again
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0005")
+        with store.engine.connect() as conn:
+            back = conn.exec_driver_sql("SELECT event_id FROM outbox ORDER BY id").scalars()
+            assert list(back) == ["e1", "e2"]
+    finally:
+        store.engine.dispose()

@@ -234,3 +234,16 @@ def test_a_service_gives_way_by_its_nice_setting(monkeypatch):
         monkeypatch.setenv("LEADS_NICE", bad)
         with pytest.raises(ValueError, match="LEADS_NICE must be a whole number from 0 to 19"):
             ServiceSettings.from_env("leads")
+
+
+def test_relayed_events_are_kept_by_the_retention_setting(monkeypatch):
+    from crmkit.config import ServiceSettings
+
+    monkeypatch.delenv("OUTBOX_RETAIN_DAYS", raising=False)
+    assert ServiceSettings.from_env("leads").outbox_retain_days == 7
+    monkeypatch.setenv("OUTBOX_RETAIN_DAYS", "30")
+    assert ServiceSettings.from_env("sales").outbox_retain_days == 30
+    for bad in ("0", "-3", "1.5", "week"):
+        monkeypatch.setenv("OUTBOX_RETAIN_DAYS", bad)
+        with pytest.raises(ValueError, match="OUTBOX_RETAIN_DAYS must be a whole number"):
+            ServiceSettings.from_env("leads")

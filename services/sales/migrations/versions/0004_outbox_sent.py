@@ -1,0 +1,19 @@
+"""the relayed events' archive (outbox_sent): the outbox keeps only what is not yet relayed
+
+Revision ID: 0004
+Revises: 0003
+"""
+from crmkit.kit_migrations import create_outbox_sent, drop_outbox_sent
+
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_outbox_sent()
+
+
+def downgrade() -> None:
+    drop_outbox_sent()
