@@ -1,6 +1,12 @@
 # The commands a newcomer uses. Everything installs itself: `make run`, `make test`.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The interpreter the venv is built on: the distribution's CPython 3.11+ when it has one (built
+# with PGO and LTO, as the python:3.11 images are), else the first python3 on the PATH. A
+# pyenv build has neither by default: the create-lead load cost 8 % more CPU on it
+# (docs/benchmarks.md). `rm -rf .venv && make install` rebuilds an older venv.
+PYTHON ?= $(shell for p in /usr/bin/python3 python3; do \
+	$$p -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; exit; }; done; echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
