@@ -8,8 +8,8 @@ the check does not depend on the API that was just being broken.
 - events: every event the four sources committed to their outboxes was relayed (moved to
   ``outbox_sent`` with its ``sent_at``; ``EVENTS``: both tables) and appears exactly once in
   analytics' ``event_log``; analytics' counters per event type equal the number of such
-  events at the source (a duplicate application would raise them); analytics' inbox holds exactly one row per logged event; each
-  converted lead became exactly one customer;
+  events at the source (a duplicate application would raise them); analytics' inbox holds
+  exactly one row per logged event; each converted lead became exactly one customer;
 - duplicates absorbed: messages analytics acknowledged on its queue (RabbitMQ's own
   statistics) minus events it applied = copies (a relay that re-published a batch whose
   confirmation it never recorded) that the inbox turned away.
