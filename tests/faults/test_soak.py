@@ -42,8 +42,12 @@ def rss(pid: int) -> int:
 
 def sample(platform) -> dict:
     cluster = platform.cluster
+    # the services' connections only: autovacuum workers show in pg_stat_activity with the
+    # database they are vacuuming (each outbox_sent archive is an insert-only table that
+    # autovacuum visits now and then), up to autovacuum_max_workers at a time
     pg_sessions = platform.pg.query(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'crm_faults_%%'")[0][0]
+        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'crm_faults_%%' "
+        "AND backend_type = 'client backend'")[0][0]
     return {"at": time.monotonic(),
             "rss": {key: rss(pid) for key, pid in cluster.pids().items()},
             "amqp": len(platform.rabbit.connections(cluster.vhost)),
