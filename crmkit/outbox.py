@@ -16,8 +16,7 @@ until a VACUUM removes them — a round cost 0.3 ms on a fresh table, 2 ms after
 20,000 events, and autovacuum comes rarely to a big table. So the outbox holds
 only unsent rows, and on PostgreSQL the relay vacuums it (a few pages) at most
 once per ``VACUUM_EVERY`` after relaying. The archive is purged after
-``OUTBOX_RETAIN_DAYS``, a chunk between two rounds, so a large purge (the first after an
-upgrade moved every sent row there) never holds up relaying for long.
+``OUTBOX_RETAIN_DAYS``.
 """
 from __future__ import annotations
 
@@ -43,9 +42,8 @@ BACKLOG_EVERY = 1.0
 VACUUM_EVERY = 1.0
 #: seconds between two purges of the archive's rows older than the retention
 PURGE_EVERY = 600.0
-#: archive rows deleted per purge transaction; the relay deletes one chunk between two
-#: rounds, and the next chunk the round after while there are more
-PURGE_CHUNK = 2000
+#: archive rows deleted per purge transaction
+PURGE_CHUNK = 5000
 
 
 class PublishFailed(Exception):
@@ -145,7 +143,7 @@ class OutboxRelay:
         self._counted_at = float("-inf")     # when the backlog was last counted
         self._vacuumed_at = float("-inf")
         self._moved = 0                      # rows moved to the archive since the last VACUUM
-        self._purge_due = float("-inf")
+        self._purged_at = float("-inf")
 
     def kick(self) -> None:
         """Called after a commit that wrote events: relay them now rather than at the next
@@ -261,10 +259,9 @@ class OutboxRelay:
                     and self.engine.dialect.name == "postgresql"):
                 self._vacuumed_at, self._moved = now, 0
                 self.vacuum()
-            if now >= self._purge_due:
-                self._purge_due = now + PURGE_EVERY
-                if self.purge_sent(self.retain_days, chunks=1) >= PURGE_CHUNK:
-                    self._purge_due = now        # more to purge: a chunk again next round
+            if now - self._purged_at >= PURGE_EVERY:
+                self._purged_at = now
+                self.purge_sent(self.retain_days)
         except Exception as exc:  # noqa: BLE001 - housekeeping never stops the relay
             log.warning("outbox housekeeping failed", extra={"error": repr(exc)})
 
@@ -279,9 +276,9 @@ class OutboxRelay:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f"VACUUM (SKIP_LOCKED) {self.outbox.name}")
 
-    def purge_sent(self, older_than_days: int, chunks: int | None = None) -> int:
+    def purge_sent(self, older_than_days: int) -> int:
         """Delete the archive's rows sent more than ``older_than_days`` ago, in short
-        transactions of ``PURGE_CHUNK`` rows (at most ``chunks`` of them); returns how many."""
+        transactions of ``PURGE_CHUNK`` rows; returns how many."""
         sent = self.outbox_sent
         cutoff = timeutil.now() - timeutil.days(older_than_days)
         oldest = (sa.select(sent.c.event_id).where(sent.c.sent_at < cutoff)
@@ -292,6 +289,5 @@ class OutboxRelay:
                 deleted = conn.execute(sa.delete(sent).where(
                     sent.c.event_id.in_(oldest))).rowcount or 0
             purged += deleted
-            chunks = None if chunks is None else chunks - 1
-            if deleted < PURGE_CHUNK or chunks == 0:
+            if deleted < PURGE_CHUNK:
                 return purged

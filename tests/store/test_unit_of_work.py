@@ -230,8 +230,7 @@ def test_the_archive_is_purged_after_the_retention_in_short_transactions(leads_s
 
     monkeypatch.setattr(outbox, "PURGE_CHUNK", 2)      # 5 old rows: 3 transactions
     _archived(leads_store, [30, 9, 8, 7.5, 7.01, 6.9, 1, 0])
-    assert leads_store.relay.purge_sent(7, chunks=1) == 2
-    assert leads_store.relay.purge_sent(7) == 3
+    assert leads_store.relay.purge_sent(7) == 5
     with leads_store.engine.connect() as conn:
         kept = conn.execute(sa.select(leads_store.outbox_sent.c.id)
                             .order_by(leads_store.outbox_sent.c.sent_at)).scalars().all()
@@ -250,9 +249,7 @@ def test_relay_housekeeping_vacuums_the_outbox_after_relaying_at_most_once_a_sec
     monkeypatch.setattr(outbox.time, "monotonic", lambda: clock[0])
     real_vacuum = relay.vacuum
     monkeypatch.setattr(relay, "vacuum", lambda: (vacuums.append(clock[0]), real_vacuum()))
-    monkeypatch.setattr(relay, "purge_sent",
-                        lambda days, chunks: purges.append(days) or purged.pop(0))
-    purged = [0, outbox.PURGE_CHUNK, 3]   # nothing; then a full chunk (more follow), the rest
+    monkeypatch.setattr(relay, "purge_sent", lambda days: purges.append(days) or 0)
     relay.publisher.publish_batch = lambda messages: None   # the relay's rounds, no broker
     postgresql = leads_store.engine.dialect.name == "postgresql"
 
@@ -276,19 +273,15 @@ def test_relay_housekeeping_vacuums_the_outbox_after_relaying_at_most_once_a_sec
     assert len(vacuums) == (2 if postgresql else 0)      # nothing relayed since: no VACUUM
     assert purges == [7]                                  # the purge: every PURGE_EVERY
     clock[0] += outbox.PURGE_EVERY
-    relay._housekeeping()                                 # a full chunk: more to purge
+    relay._housekeeping()
     assert purges == [7, 7]
-    relay._housekeeping()                                 # so again at the next round
-    assert purges == [7, 7, 7]
-    relay._housekeeping()                                 # 3 rows: done until PURGE_EVERY
-    assert purges == [7, 7, 7]
 
 
 def test_relay_housekeeping_failure_is_logged_and_relaying_goes_on(leads_store, monkeypatch,
                                                                    caplog):
     relay = leads_store.relay
 
-    def broken(days, chunks):
+    def broken(days):
         raise sa.exc.OperationalError("DELETE", {}, Exception("disk full"))
 
     monkeypatch.setattr(relay, "purge_sent", broken)
