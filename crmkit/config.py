@@ -59,8 +59,11 @@ class ServiceSettings:
             event_retry_delay_ms=int(_env("EVENT_RETRY_DELAY_MS", "1000")),
             outbox_relay=_env("OUTBOX_RELAY", "on").lower() not in ("off", "0", "false", "no"),
             outbox_batch=int(_env("OUTBOX_BATCH", "500")),
-            nice=_nice(_env(f"{prefix}_NICE", str(DEFAULT_NICE.get(service, 0))), prefix),
-            outbox_retain_days=_retain_days(_env("OUTBOX_RETAIN_DAYS", "7")),
+            # a process may lower its own priority, not raise it
+            nice=_whole(f"{prefix}_NICE",
+                        _env(f"{prefix}_NICE", str(DEFAULT_NICE.get(service, 0))), 0, 19),
+            # days the relayed events stay in outbox_sent
+            outbox_retain_days=_whole("OUTBOX_RETAIN_DAYS", _env("OUTBOX_RETAIN_DAYS", "7"), 1),
         )
         return replace(settings, **overrides)
 
@@ -74,23 +77,13 @@ class ServiceSettings:
         }
 
 
-def _retain_days(text: str) -> int:
-    """Days the relayed events stay in ``outbox_sent``: a whole number, at least 1."""
+def _whole(name: str, text: str, low: int, high: int | None = None) -> int:
+    """``text`` as a whole number from ``low`` (to ``high``), or ValueError naming ``name``."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"OUTBOX_RETAIN_DAYS must be a whole number of days ≥ 1, not {text!r}")
-    return value
-
-
-def _nice(text: str, prefix: str) -> int:
-    """0–19: a process may lower its own priority, not raise it."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 19:
-        raise ValueError(f"{prefix}_NICE must be a whole number from 0 to 19, not {text!r}")
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"≥ {low}"
+        raise ValueError(f"{name} must be a whole number {bounds}, not {text!r}")
     return value
