@@ -9,9 +9,15 @@ of its databases. What "flat" means here:
   interpreter settles);
 - memory: per process, the highest RSS of the last quarter of the samples is at most the
   highest RSS of the first judged quarter plus 10 % plus 16 MiB;
-- connections: the last quarter's highest count is at most the first judged quarter's
-  highest count plus 2 (AMQP) and plus 4 (PostgreSQL: pools grow to demand), and the
-  PostgreSQL sessions never exceed the pools' bound;
+- AMQP connections: the last quarter's highest count is at most the first judged quarter's
+  highest count plus 2;
+- PostgreSQL sessions, per store: never more than its service's pool (``max_workers`` + 2
+  connections, no overflow: a connection opened outside the pool, or a pool without its
+  bound, breaks this at once), and the last quarter's highest count at most the first
+  judged quarter's plus 1. A pool opens a connection when more workers than it has open
+  want one at the same moment: the soak's chains drift into step now and then and pass
+  through every service together, and a run was seen going 38 → 43 sessions in one sample
+  (+1 in each store) 30 s in, then flat for the remaining 4.5 minutes;
 - errors: zero — every request of the soak is answered 2xx.
 """
 from __future__ import annotations
@@ -45,13 +51,13 @@ def sample(platform) -> dict:
     # the services' connections only: autovacuum workers show in pg_stat_activity with the
     # database they are vacuuming (each outbox_sent archive is an insert-only table that
     # autovacuum visits now and then), up to autovacuum_max_workers at a time
-    pg_sessions = platform.pg.query(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'crm_faults_%%' "
-        "AND backend_type = 'client backend'")[0][0]
+    by_database = dict(platform.pg.query(
+        "SELECT datname, count(*) FROM pg_stat_activity WHERE datname LIKE 'crm_faults_%%' "
+        "AND backend_type = 'client backend' GROUP BY datname"))
     return {"at": time.monotonic(),
             "rss": {key: rss(pid) for key, pid in cluster.pids().items()},
             "amqp": len(platform.rabbit.connections(cluster.vhost)),
-            "pg": pg_sessions}
+            "pg": sum(by_database.values()), "pg_by_database": by_database}
 
 
 @pytest.mark.timeout(SECONDS + 600)   # the run itself, then the books (the default: 300 s)
@@ -80,7 +86,11 @@ def test_soak_memory_and_connections_stay_flat_without_errors(platform):
                        "limit_mib": round((before * 1.10 + 16 * MIB) / MIB, 1)}
     amqp = (max(s["amqp"] for s in first), max(s["amqp"] for s in last))
     pg = (max(s["pg"] for s in first), max(s["pg"] for s in last))
-    pool_bound = len(SERVICES) * ((cluster.max_workers + 2) * 3 // 2)
+    # each store's sessions: (max of the first judged quarter, of the last, of the whole run)
+    stores = sorted({name for s in samples for name in s["pg_by_database"]})
+    pg_by_database = {name: tuple(max(s["pg_by_database"].get(name, 0) for s in part)
+                                  for part in (first, last, samples)) for name in stores}
+    pool = cluster.max_workers + 2          # crmkit.uow: each replica's pool, no overflow
     errors = {f"{op} {status}": n for (op, status), n in load.statuses.items()
               if status not in ACCEPTED}
     books = platform.settle()
@@ -88,7 +98,9 @@ def test_soak_memory_and_connections_stay_flat_without_errors(platform):
         **summary(load), "seconds": SECONDS, "samples": len(samples),
         "writes_per_s": round(load.accepted_count() / SECONDS, 1), "rss": memory,
         "amqp_connections_first_last": amqp, "pg_sessions_first_last": pg,
-        "pg_sessions_max": max(s["pg"] for s in samples), "pg_pool_bound": pool_bound,
+        "pg_sessions_by_database": pg_by_database,
+        "pg_sessions_series": [s["pg"] for s in samples],
+        "pg_sessions_max": max(s["pg"] for s in samples), "pg_pool_size": pool,
         "errors": errors, "events": books})
 
     assert load.accepted_count() > 0
@@ -97,8 +109,10 @@ def test_soak_memory_and_connections_stay_flat_without_errors(platform):
     for key, m in memory.items():
         assert m["last_mib"] <= m["limit_mib"], (key, m)
     assert amqp[1] <= amqp[0] + 2, amqp
-    assert pg[1] <= pg[0] + 4, pg
-    assert max(s["pg"] for s in samples) <= pool_bound
+    assert len(stores) == len(SERVICES), pg_by_database
+    for name, (before, after, most) in pg_by_database.items():
+        assert most <= pool, (name, most, pool)
+        assert after <= before + 1, (name, before, after)
     lost = platform.lost()
     assert all(not ids for ids in lost.values()), lost
     assert_exactly_once(books)
