@@ -28,6 +28,7 @@ import time
 import amqp
 import kombu
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from crmkit import metrics, timeutil
@@ -135,7 +136,7 @@ class OutboxRelay:
         self.retain_days = retain_days
         self.exchange = f"{service}.events"
         self.publisher = ConfirmingPublisher(amqp_uri)
-        self.batch_size = batch_size
+        self.batch_size = batch_size          # builds the round's SELECT (the setter)
         self.poll_interval = poll_interval
         self._wake = threading.Event()
         self._stopped = False
@@ -144,6 +145,32 @@ class OutboxRelay:
         self._vacuumed_at = float("-inf")
         self._moved = 0                      # rows moved to the archive since the last VACUUM
         self._purged_at = float("-inf")
+        # the round's statements are built once (their compiled forms are then cached)
+        o, sent = outbox, outbox_sent
+        self._moved_cols = ["id", "event_id", "type", "payload", "created_at"]
+        if engine.dialect.name == "postgresql":
+            # one statement, the ids as one array parameter: the delete hands its rows
+            # to the archive's insert
+            moved = (sa.delete(o).where(o.c.id == sa.any_(sa.bindparam(
+                "ids", type_=postgresql.ARRAY(o.c.id.type))))
+                .returning(*(o.c[name] for name in self._moved_cols)).cte("moved"))
+            self._move = sent.insert().from_select(
+                [*self._moved_cols, "sent_at"],
+                sa.select(*(moved.c[name] for name in self._moved_cols),
+                          sa.bindparam("sent_at", type_=sent.c.sent_at.type)))
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, size: int) -> None:
+        """Most events per round: the round's SELECT of unsent rows, oldest first."""
+        o = self.outbox
+        self._batch_size = size
+        self._unsent = (sa.select(o.c.id, o.c.type, o.c.payload).where(o.c.sent_at.is_(None))
+                        .order_by(o.c.id).limit(size))
+        self._unsent_locked = self._unsent.with_for_update(skip_locked=True)
 
     def kick(self) -> None:
         """Called after a commit that wrote events: relay them now rather than at the next
@@ -195,19 +222,16 @@ class OutboxRelay:
         publish and mark sent in separate short transactions, so the file's write lock is
         never held while waiting for the broker.
         """
-        o = self.outbox
-        query = (sa.select(o.c.id, o.c.type, o.c.payload).where(o.c.sent_at.is_(None))
-                 .order_by(o.c.id).limit(self.batch_size))
         if self.engine.dialect.name == "postgresql":
             with self.engine.begin() as conn:
-                rows = conn.execute(query.with_for_update(skip_locked=True)).all()
+                rows = conn.execute(self._unsent_locked).all()
                 if rows:
                     self._publish(rows)
                     self._archive(conn, rows)
                 self._count_backlog(conn)
         else:
             with self.engine.begin() as conn:
-                rows = conn.execute(query).all()
+                rows = conn.execute(self._unsent).all()
             if rows:
                 self._publish(rows)
             with self.engine.begin() as conn:
@@ -238,14 +262,16 @@ class OutboxRelay:
         """Move the confirmed rows to ``outbox_sent``, stamped with the time they went out."""
         if not rows:
             return
-        o, sent = self.outbox, self.outbox_sent
-        ids = [r.id for r in rows]
-        conn.execute(sent.insert().from_select(
-            ["id", "event_id", "type", "payload", "created_at", "sent_at"],
-            sa.select(o.c.id, o.c.event_id, o.c.type, o.c.payload, o.c.created_at,
-                      sa.literal(timeutil.now(), sent.c.sent_at.type))
-            .where(o.c.id.in_(ids))))
-        conn.execute(sa.delete(o).where(o.c.id.in_(ids)))
+        ids, now = [r.id for r in rows], timeutil.now()
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(self._move, {"ids": ids, "sent_at": now})
+        else:
+            o, sent = self.outbox, self.outbox_sent
+            conn.execute(sent.insert().from_select(
+                [*self._moved_cols, "sent_at"],
+                sa.select(*(o.c[name] for name in self._moved_cols),
+                          sa.literal(now, sent.c.sent_at.type)).where(o.c.id.in_(ids))))
+            conn.execute(sa.delete(o).where(o.c.id.in_(ids)))
         self._moved += len(rows)
         for row in rows:
             metrics.EVENTS_PUBLISHED.labels(self.service, row.type).inc()
