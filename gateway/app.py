@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from crmkit import heap
 from crmkit.logging import setup_logging
 from gateway.db import Database
+from gateway.deps import document_security
 from gateway.errors import install_error_handlers
 from gateway.identity import PrincipalCache, ensure_admin
 from gateway.middleware import RequestContextMiddleware
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (products, quotes, contracts, receivables, payments, invoices, billing):
         app.include_router(module.router)  # sales documents (销售单据)
     install_web(app)  # the web console at /app/ (after every API route)
+    document_security(app)
     return app
 
 

@@ -452,3 +452,42 @@ def test_every_request_body_rejects_unknown_and_server_owned_fields(http, admin)
     answer = http.post("/api/v1/teams", headers=admin, json={"name": "x", "id": "mine"})
     assert answer.status_code == 422
     assert ["body", "id"] in [d["loc"] for d in answer.json()["error"]["details"]]
+
+
+PUBLIC = {("post", "/api/v1/auth/token"), ("get", "/healthz"), ("get", "/readyz"),
+          ("get", "/metrics")}
+
+
+def test_openapi_says_how_each_operation_authenticates(http):
+    """``get_current_user`` reads the bearer token and the API key itself (no scheme
+    sub-dependencies); ``document_security`` must still declare both on every operation
+    that needs a caller, and none on the public ones."""
+    spec = http.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                       "description": "an integration's API key (`crm_...`)"}
+    either = [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
+    checked = 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if (method, path) in PUBLIC:
+                assert "security" not in op, (method, path)
+            elif path == "/api/v1/notifications/stream":   # EventSource: bearer or ?access_token
+                assert op["security"] == [{"OAuth2PasswordBearer": []}]
+            else:
+                assert op.get("security") == either, (method, path)
+                checked += 1
+    assert checked > 150
+
+
+def test_an_operation_documented_as_protected_refuses_a_caller_without_credentials(http):
+    spec = http.get("/openapi.json").json()
+    unparameterised = [path for path, ops in spec["paths"].items()
+                       if "get" in ops and "security" in ops["get"] and "{" not in path
+                       and path != "/api/v1/notifications/stream"]
+    assert len(unparameterised) > 20
+    for path in unparameterised:
+        answer = http.get(path)
+        assert answer.status_code == 401, (path, answer.status_code)
+        assert answer.json()["error"]["code"] == "not_authenticated", path
