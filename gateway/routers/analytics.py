@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import Field
 
 from crmkit.errors import ValidationFailed
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.analytics import (
     ActivityItem,
     Briefing,
@@ -26,8 +26,8 @@ from gateway.schemas.analytics import (
 )
 from gateway.schemas.common import Page, PublicModel
 
-router = APIRouter(prefix=f"{API}/analytics", tags=["analytics"], responses=ERROR_RESPONSES,
-                   dependencies=[requires("analytics.read")])
+router = ResourceRouter(prefix=f"{API}/analytics", tags=["analytics"], responses=ERROR_RESPONSES,
+                        dependencies=[requires("analytics.read")])
 
 
 @router.get("/funnel", response_model=Funnel, summary="Sales funnel")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 from sqlalchemy import select
 
 from gateway import apikeys, identity
@@ -12,13 +12,13 @@ from gateway.deps import CurrentUser, Db, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.models import ApiKey
 from gateway.pagination import decode_cursor, page
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.identity import UserCreate
 from gateway.schemas.security import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 
-router = APIRouter(prefix=f"{API}/api-keys", tags=["api keys"],
-                   dependencies=[requires("api_keys.manage")], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/api-keys", tags=["api keys"],
+                        dependencies=[requires("api_keys.manage")], responses=ERROR_RESPONSES)
 KeyId = Annotated[str, Path(max_length=64)]
 
 

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from gateway import audit
 from gateway.deps import Db, requires
 from gateway.errors import ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.security import AuditEntryPublic
 
-router = APIRouter(prefix=f"{API}/audit", tags=["audit"],
-                   dependencies=[requires("audit.read")], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/audit", tags=["audit"],
+                        dependencies=[requires("audit.read")], responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=Page[AuditEntryPublic], summary="The audit log, newest first")

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from crmkit.errors import Unauthorized
 from gateway.deps import CurrentUser, Db, SettingsDep
 from gateway.errors import ERROR_RESPONSES
 from gateway.identity import authenticate
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.identity import Me, Token
 from gateway.security import create_access_token
 
-router = APIRouter(prefix=API, tags=["auth"])
+router = ResourceRouter(prefix=API, tags=["auth"])
 
 
 @router.post("/auth/token", response_model=Token, summary="Log in: get a bearer token",

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.guards import ensure_customer_visible
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.sales import BillingIn, BillingPublic
 
-router = APIRouter(prefix=f"{API}/customers", tags=["billing"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/customers", tags=["billing"], responses=ERROR_RESPONSES)
 CustomerId = Annotated[str, Path(max_length=64, description="the customer's id")]
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.customers import Calendar
 
-router = APIRouter(prefix=f"{API}/calendar", tags=["customers"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/calendar", tags=["customers"], responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=Calendar, summary="Your planned visits by day (销售日历)",

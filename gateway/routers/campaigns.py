@@ -9,16 +9,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import ConfigDict, Field, model_validator
 
 from gateway.deps import CurrentUser, DatabaseDep, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.guards import ensure_assignable
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import ID_EXAMPLE, InputModel, Money, Page, PublicModel, UtcTime
 
-router = APIRouter(prefix=f"{API}/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
 CampaignId = Annotated[str, Path(max_length=64, description="the campaign's id")]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from gateway.deps import CurrentUser, DatabaseDep, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.guards import ensure_customer_visible
 from gateway.models import Team, User
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.sales import (
     Comment,
@@ -33,7 +33,7 @@ from gateway.schemas.sales import (
 )
 from gateway.scopes import TeamNode
 
-router = APIRouter(prefix=f"{API}/contracts", tags=["contracts"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/contracts", tags=["contracts"], responses=ERROR_RESPONSES)
 ContractId = Annotated[str, Path(max_length=64, description="the contract's id")]
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import Body, Path, Query, Response
 
 from crmkit.errors import DomainError
 from crmkit.sections import unavailable
 from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.permissions import PERMISSIONS, allowed
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import CustomerLevel, CustomerStatus, Items, ListScope, Page
 from gateway.schemas.customers import (
     ActionPublic,
@@ -38,8 +38,8 @@ from gateway.schemas.customers import (
     ReleaseRequest,
 )
 
-router = APIRouter(prefix=f"{API}/customers", tags=["customers"], responses=ERROR_RESPONSES)
-pool_router = APIRouter(prefix=f"{API}/customer-pool", tags=["customers"],
+router = ResourceRouter(prefix=f"{API}/customers", tags=["customers"], responses=ERROR_RESPONSES)
+pool_router = ResourceRouter(prefix=f"{API}/customer-pool", tags=["customers"],
                         responses=ERROR_RESPONSES)
 CustomerId = Annotated[str, Path(max_length=64, description="the customer's id")]
 SubId = Annotated[str, Path(max_length=64)]

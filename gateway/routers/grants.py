@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from gateway import grants
 from gateway.deps import CurrentUser, Db, requires
 from gateway.errors import ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.security import GrantCreate, GrantPublic
 
-router = APIRouter(prefix=f"{API}/permissions/grants", tags=["permissions"],
-                   dependencies=[requires("grants.manage")], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/permissions/grants", tags=["permissions"],
+                        dependencies=[requires("grants.manage")], responses=ERROR_RESPONSES)
 GrantId = Annotated[str, Path(max_length=64)]
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import Body, Path
 
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Items
 from gateway.schemas.leads import (
     LeadPublic,
@@ -20,7 +20,7 @@ from gateway.schemas.leads import (
     ReturnJobResult,
 )
 
-router = APIRouter(prefix=f"{API}/lead-pools", tags=["lead pools"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/lead-pools", tags=["lead pools"], responses=ERROR_RESPONSES)
 Pool = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", examples=["default"])]
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
 

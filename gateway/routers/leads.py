@@ -9,7 +9,7 @@ import io
 from collections.abc import AsyncIterator, Iterator
 from typing import IO, Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -18,7 +18,7 @@ from gateway.coalesce import Coalescer
 from gateway.deps import CurrentUser, DatabaseDep, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.guards import ensure_active_user, ensure_assignable, ensure_owner_allowed
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import LeadSource, LeadStatus, ListScope, Page
 from gateway.schemas.leads import (
     AssignRequest,
@@ -34,7 +34,7 @@ from gateway.schemas.leads import (
     TransferRequest,
 )
 
-router = APIRouter(prefix=f"{API}/leads", tags=["leads"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/leads", tags=["leads"], responses=ERROR_RESPONSES)
 LeadId = Annotated[str, Path(max_length=64, description="the lead's id")]
 PoolName = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                        description="only leads of this pool")]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import Depends, Header, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from redis.asyncio import Redis
@@ -17,11 +17,12 @@ from gateway import inbox
 from gateway.deps import CurrentUser, DatabaseDep, Db, RedisDep, StreamUser
 from gateway.errors import ERROR_RESPONSES
 from gateway.metrics import SSE_CONNECTIONS
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.notifications import NotificationPublic, ReadAll
 
-router = APIRouter(prefix=f"{API}/notifications", tags=["notifications"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/notifications",
+                        tags=["notifications"], responses=ERROR_RESPONSES)
 RECONNECT_MS = 3000
 
 

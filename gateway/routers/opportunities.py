@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.guards import ensure_customer_visible
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import OpportunityStatus, Page
 from gateway.schemas.sales import OpportunityCreate, OpportunityPublic, StageChange
 
-router = APIRouter(prefix=f"{API}/opportunities", tags=["opportunities"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/opportunities",
+                        tags=["opportunities"], responses=ERROR_RESPONSES)
 OpportunityId = Annotated[str, Path(max_length=64, description="the opportunity's id")]
 
 

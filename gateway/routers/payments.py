@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.sales import PaymentCreate, PaymentPublic
 
-router = APIRouter(prefix=f"{API}/payments", tags=["payments"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/payments", tags=["payments"], responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=201, response_model=PaymentPublic, summary="Record a payment",

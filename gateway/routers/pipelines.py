@@ -3,15 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Items
 from gateway.schemas.sales import PipelineCreate, PipelinePublic
 
-router = APIRouter(prefix=f"{API}/pipelines", tags=["pipelines"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/pipelines", tags=["pipelines"], responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=Items[PipelinePublic], summary="List pipelines",

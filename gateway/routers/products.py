@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.sales import ProductCreate, ProductPublic, ProductUpdate
 
-router = APIRouter(prefix=f"{API}/products", tags=["products"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/products", tags=["products"], responses=ERROR_RESPONSES)
 ProductId = Annotated[str, Path(max_length=64, description="the product's id")]
 
 

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from gateway.deps import CurrentUser, Rpc, requires
 from gateway.errors import ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.sales import AgeingReport, InstalmentPublic
 
-router = APIRouter(prefix=f"{API}/receivables", tags=["receivables"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/receivables",
+                        tags=["receivables"], responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=Page[InstalmentPublic], summary="List instalments",

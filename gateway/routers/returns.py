@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from gateway.deps import CurrentUser, Rpc, Views, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.guards import ensure_customer_visible
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.service_desk import RefundIn, ReturnCreate, ReturnPublic, ReturnStatus
 
-router = APIRouter(prefix=f"{API}/returns", tags=["returns"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/returns", tags=["returns"], responses=ERROR_RESPONSES)
 ReturnId = Annotated[str, Path(max_length=64, description="the return's id")]
 
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import Field, StrictBool, StringConstraints
@@ -30,7 +30,7 @@ from gateway.deps import CurrentUser, DatabaseDep, Rpc, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.identity import all_team_nodes
 from gateway.models import Team, User
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import (
     ID_EXAMPLE,
     CustomerLevel,
@@ -43,7 +43,7 @@ from gateway.schemas.common import (
 from gateway.schemas.customers import CustomerPublic
 from gateway.scopes import subtree
 
-router = APIRouter(prefix=f"{API}/segments", tags=["segments"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/segments", tags=["segments"], responses=ERROR_RESPONSES)
 SegmentId = Annotated[str, Path(max_length=64, description="the segment's id")]
 Cursor = Annotated[str | None, Query(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=200)]

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 
 from gateway import identity
 from gateway.deps import Db, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.models import Team
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.identity import TeamCreate, TeamPublic, TeamUpdate
 
-router = APIRouter(prefix=f"{API}/teams", tags=["teams"], dependencies=[requires("teams.manage")],
-                   responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/teams",
+                        tags=["teams"], dependencies=[requires("teams.manage")],
+                        responses=ERROR_RESPONSES)
 TeamId = Annotated[str, Path(max_length=64)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from gateway.deps import CurrentUser, DatabaseDep, Rpc, Views, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.guards import ensure_active_user, ensure_customer_visible
 from gateway.models import Team, User
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.service_desk import (
     CalendarDayList,
@@ -33,7 +33,7 @@ from gateway.schemas.service_desk import (
     TicketStatusFilter,
 )
 
-router = APIRouter(prefix=f"{API}/tickets", tags=["tickets"], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/tickets", tags=["tickets"], responses=ERROR_RESPONSES)
 TicketId = Annotated[str, Path(max_length=64, description="the ticket's id")]
 
 

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 
 from gateway import identity
 from gateway.deps import CurrentUser, Db, requires
 from gateway.errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from gateway.models import User
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page, Role
 from gateway.schemas.identity import UserCreate, UserPublic, UserUpdate
 
-router = APIRouter(prefix=f"{API}/users", tags=["users"], dependencies=[requires("users.manage")],
-                   responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/users",
+                        tags=["users"], dependencies=[requires("users.manage")],
+                        responses=ERROR_RESPONSES)
 UserId = Annotated[str, Path(max_length=64)]
 
 

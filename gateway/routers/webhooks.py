@@ -5,19 +5,19 @@ import logging
 from typing import Annotated, Literal
 
 import anyio.from_thread
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from gateway import webhooks
 from gateway.deps import CurrentUser, Db, requires
 from gateway.errors import ERROR_RESPONSES
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix=f"{API}/webhooks", tags=["webhooks"],
-                   dependencies=[requires("webhooks.manage")], responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/webhooks", tags=["webhooks"],
+                        dependencies=[requires("webhooks.manage")], responses=ERROR_RESPONSES)
 WebhookId = Annotated[str, Path(max_length=64)]
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from crmkit.errors import ValidationFailed
 from gateway.deps import CurrentUser, DatabaseDep, Rpc, Views, requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.guards import ensure_active_user, ensure_customer_visible
-from gateway.routers import API
+from gateway.routers import API, ResourceRouter
 from gateway.schemas.common import Page
 from gateway.schemas.service_desk import (
     WorkOrderCalendar,
@@ -20,8 +20,8 @@ from gateway.schemas.service_desk import (
     WorkOrderStatus,
 )
 
-router = APIRouter(prefix=f"{API}/work-orders", tags=["work orders"],
-                   responses=ERROR_RESPONSES)
+router = ResourceRouter(prefix=f"{API}/work-orders", tags=["work orders"],
+                        responses=ERROR_RESPONSES)
 WorkOrderId = Annotated[str, Path(max_length=64, description="the work order's id")]
 
 

@@ -459,3 +459,54 @@ def test_nul_in_the_query_string_is_refused(http, org, services):
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "validation_error"
     assert services.calls_to("leads", "list_leads") == []
+
+
+def _routing(app, requests: list[tuple[str, str]]) -> list[tuple[int | None, str]]:
+    """For each (method, path): which of the app's top-level routes takes it, and how."""
+    from starlette.routing import Match
+
+    found = []
+    for method, path in requests:
+        scope = {"type": "http", "method": method, "path": path, "root_path": "",
+                 "headers": [], "query_string": b"", "app": app}
+        taken: tuple[int | None, str] = (None, "none")
+        for index, route in enumerate(app.router.routes):
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                taken = (index, "full")
+                break
+            if match == Match.PARTIAL and taken[0] is None:
+                taken = (index, "partial")     # the 405 candidate, as Starlette keeps it
+        found.append(taken)
+    return found
+
+
+def test_resource_routers_route_every_request_as_plain_api_routers_do(live_gateway,
+                                                                       monkeypatch):
+    """``ResourceRouter`` turns away a path outside its prefix before trying its routes:
+    every request must land where FastAPI's own ``APIRouter`` would send it (full match,
+    405 candidate, or nothing)."""
+    import re
+
+    from fastapi import APIRouter
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from gateway.routers import ResourceRouter
+
+    app = live_gateway.app
+    requests = []
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute):
+            continue
+        path = re.sub(r"\{[^}]+\}", "x1", route.path_format)
+        method = sorted(route.methods)[0]
+        other = next(m for m in ("DELETE", "PUT", "PATCH", "POST", "GET")
+                     if m not in route.methods)
+        requests += [(method, path), (other, path), (method, path + "/"),
+                     (method, path + "x"), (method, path + "/x1/x2/x3")]
+    requests += [("GET", "/api/v1"), ("GET", "/api/v1/"), ("GET", "/api/v1/nothing"),
+                 ("POST", "/api/v1/leads-archive"), ("GET", "/api/v1/customers-pool")]
+    with_check = _routing(app, requests)
+    assert sum(kind == "full" for _, kind in with_check) >= 170
+    monkeypatch.setattr(ResourceRouter, "matches", APIRouter.matches)
+    assert _routing(app, requests) == with_check
