@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crmkit import timeutil
-from crmkit.db import insert_objects
+from crmkit.db import insert_many
 from services.analytics import events as ev
 from services.analytics.domain.envelope import (
     Event,
@@ -59,17 +59,25 @@ def log(session: Session, event: Event) -> EventLogEntry:
 
 
 def log_many(session: Session, events: list[Event]) -> None:
-    """The log rows of a batch of events, in their order, in one INSERT (no ORM flush)."""
+    """The log rows of a batch of events, in their order, in one INSERT of plain rows: no
+    ORM object per event (building one was ≈ 28 % of applying a batch of ``lead.created``),
+    no flush; the server numbers them (``seq``)."""
     now = timeutil.now()
-    insert_objects(session, [log_entry(event, now) for event in events])
+    insert_many(session, EventLogEntry.__table__, [log_row(event, now) for event in events])
+
+
+def log_row(event: Event, logged_at) -> dict:
+    """The ``event_log`` row of ``event`` (its columns by name; ``seq`` left to the server).
+    An ``Event`` always has its version and data (``envelope.parse``)."""
+    return {"id": event.id, "type": event.type, "source": event.source,
+            "version": event.version, "occurred_at": event.occurred_at, "logged_at": logged_at,
+            "actor_id": event.actor_id, "correlation_id": event.correlation_id,
+            "owner_id": event.owner_id, "team_id": event.team_id,
+            "subject_id": event.subject_id, "amount": amount_of(event), "data": event.data}
 
 
 def log_entry(event: Event, logged_at) -> EventLogEntry:
-    return EventLogEntry(
-        id=event.id, type=event.type, source=event.source, version=event.version,
-        occurred_at=event.occurred_at, logged_at=logged_at, actor_id=event.actor_id,
-        correlation_id=event.correlation_id, owner_id=event.owner_id, team_id=event.team_id,
-        subject_id=event.subject_id, amount=amount_of(event), data=event.data)
+    return EventLogEntry(**log_row(event, logged_at))
 
 
 def amount_of(event: Event):

@@ -324,6 +324,33 @@ def test_batches_give_the_same_read_models_as_one_event_per_transaction(store, t
     batched.engine.dispose()
 
 
+def test_a_batch_logs_each_event_as_one_at_a_time_would(store, tmp_path):
+    """``log_many`` writes plain rows (no ORM object per event); every column of the log
+    (owner, team, subject, amount, data, times) must equal what ``log`` writes through the
+    ORM for one event, and the server must number the rows in the batch's order."""
+    story = business_story(Events())
+    for body in story:
+        deliver(store, body)
+    batched = Store("analytics", Base.metadata, MIGRATIONS, f"sqlite:///{tmp_path}/b.db",
+                    "memory://", relay=False)
+    batched.migrate()
+    with batched.unit() as uow:
+        handlers.record_events(uow, [handlers.parse_event(b) for b in story])
+
+    def log_rows(of: Store) -> list[dict]:
+        with of.engine.connect() as conn:
+            rows = conn.execute(sa.select(EventLogEntry.__table__)
+                                .order_by(EventLogEntry.seq)).mappings().all()
+        return [{k: v for k, v in row.items() if k != "logged_at"} for row in rows]
+
+    one_by_one, in_batch = log_rows(store), log_rows(batched)
+    assert [r["id"] for r in in_batch] == [b["id"] for b in story]
+    assert in_batch == one_by_one
+    assert any(r["amount"] is not None for r in in_batch)
+    assert any(r["owner_id"] and r["team_id"] and r["subject_id"] for r in in_batch)
+    batched.engine.dispose()
+
+
 def test_a_batch_of_lead_events_is_written_as_one_at_a_time_would(store, tmp_path):
     """A batch's lead upserts go out in few statements (``projections._write_leads``):
     more leads than one statement holds, a lead's later event carrying fewer fields than its
