@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from crmkit import timeutil
-from crmkit.db import insert_objects
+from crmkit.db import insert_many, insert_objects
 from crmkit.errors import Conflict, DomainError, NotFound, ValidationFailed
 from crmkit.ids import new_id
 from crmkit.pagination import paginate
@@ -167,17 +167,19 @@ def _text(value) -> str | None:
 def _log(uow: UnitOfWork, lead_id: str, action: str, field: str | None = None, old=None,
          new=None, reason: str | None = None, at: datetime | None = None) -> None:
     """One row of the lead's action log (who = the unit's actor; None: the system)."""
-    uow.session.add(_action(uow.actor_id, lead_id, action, field, old, new, reason, at))
+    uow.session.add(LeadAction(**_action(uow.actor_id, lead_id, action, field, old, new,
+                                         reason, at)))
 
 
 def _action(actor_id: str | None, lead_id: str, action: str, field: str | None = None,
             old=None, new=None, reason: str | None = None,
-            at: datetime | None = None) -> LeadAction:
-    """A row of the lead's action log, not yet added anywhere (``_log`` adds it; a create
-    batch inserts its rows together)."""
-    return LeadAction(lead_id=lead_id, actor_id=actor_id, action=action, field=field,
-                      from_value=_text(old), to_value=_text(new), reason=reason,
-                      at=at or timeutil.now())
+            at: datetime | None = None) -> dict:
+    """A row of the lead's action log (its columns by name), not yet written anywhere:
+    ``_log`` adds it as a ``LeadAction``, a create batch inserts its rows as they are (no
+    ORM object per create)."""
+    return {"id": new_id(), "lead_id": lead_id, "actor_id": actor_id, "action": action,
+            "field": field, "from_value": _text(old), "to_value": _text(new),
+            "reason": reason, "at": at or timeutil.now()}
 
 
 def _set_deadlines(lead: Lead, limits: rules.PoolRules) -> None:
@@ -310,7 +312,7 @@ def create_leads(uow: UnitOfWork, items: list[tuple[Principal, str | None, dict]
         created.append((index, lead, items[index]))
     # without the ORM's unit of work (insert_objects): two statements for the whole batch
     insert_objects(session, [lead for _, lead, _ in created])
-    insert_objects(session, [
+    insert_many(session, LeadAction.__table__, [
         _action(principal.user_id, lead.id, "created", "owner_id", None, lead.owner_id, at=now)
         for _, lead, (principal, _cid, _data) in created])
     for index, lead, (principal, cid, _data) in created:

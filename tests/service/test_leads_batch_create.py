@@ -84,7 +84,10 @@ def test_each_item_gets_its_own_answer_and_event(leads, rabbit_config):
         names = {lead["name"] for lead in hook(scope="all")["items"]}
     assert names == {"老客户", "张伟", "孙八"}
     with entrypoint_hook(leads, "list_lead_actions", context_data=admin) as hook:
-        assert [a["action"] for a in hook(lead_id=first["id"])["items"]] == ["created"]
+        [action] = hook(lead_id=first["id"])["items"]
+    assert (action["action"], action["actor_id"], action["field"]) == \
+        ("created", "rep1", "owner_id")
+    assert action["id"] and action["at"]
 
 
 def test_a_single_create_answers_like_an_item(leads):
