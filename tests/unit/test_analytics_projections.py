@@ -324,11 +324,9 @@ def test_batches_give_the_same_read_models_as_one_event_per_transaction(store, t
     batched.engine.dispose()
 
 
-def test_a_batch_logs_each_event_as_one_at_a_time_would(store, tmp_path):
-    """``log_many`` writes plain rows (no ORM object per event); every column of the log
-    (owner, team, subject, amount, data, times) must equal what ``log`` writes through the
-    ORM for one event, and the server must number the rows in the batch's order."""
-    story = business_story(Events())
+def one_at_a_time_and_in_one_batch(store: Store, tmp_path, story: list[dict]) -> Store:
+    """``story`` applied to ``store`` one event per transaction, and to a new store (returned)
+    in one ``record_events`` batch."""
     for body in story:
         deliver(store, body)
     batched = Store("analytics", Base.metadata, MIGRATIONS, f"sqlite:///{tmp_path}/b.db",
@@ -336,6 +334,15 @@ def test_a_batch_logs_each_event_as_one_at_a_time_would(store, tmp_path):
     batched.migrate()
     with batched.unit() as uow:
         handlers.record_events(uow, [handlers.parse_event(b) for b in story])
+    return batched
+
+
+def test_a_batch_logs_each_event_as_one_at_a_time_would(store, tmp_path):
+    """``log_many`` writes plain rows (no ORM object per event); every column of the log
+    (owner, team, subject, amount, data, times) must equal what ``log`` writes through the
+    ORM for one event, and the server must number the rows in the batch's order."""
+    story = business_story(Events())
+    batched = one_at_a_time_and_in_one_batch(store, tmp_path, story)
 
     def log_rows(of: Store) -> list[dict]:
         with of.engine.connect() as conn:
@@ -367,13 +374,7 @@ def test_a_batch_of_lead_events_is_written_as_one_at_a_time_would(store, tmp_pat
                                         "owner_id": "B"}, t + timedelta(minutes=1)))
     story.append(e("lead.updated", {**lead("L007", owner="B", name="李娜"), "status": "claimed"},
                    t + timedelta(minutes=2)))
-    for body in story:
-        deliver(store, body)
-    batched = Store("analytics", Base.metadata, MIGRATIONS, f"sqlite:///{tmp_path}/b.db",
-                    "memory://", relay=False)
-    batched.migrate()
-    with batched.unit() as uow:
-        handlers.record_events(uow, [handlers.parse_event(b) for b in story])
+    batched = one_at_a_time_and_in_one_batch(store, tmp_path, story)
     assert snapshot(batched) == snapshot(store)
     with batched.engine.connect() as conn:
         rows = {r.lead_id: r for r in conn.execute(sa.select(LeadState.__table__))}
