@@ -11,13 +11,15 @@ of its databases. What "flat" means here:
   highest RSS of the first judged quarter plus 10 % plus 16 MiB;
 - AMQP connections: the last quarter's highest count is at most the first judged quarter's
   highest count plus 2;
-- PostgreSQL sessions, per store: never more than its service's pool (``max_workers`` + 2
-  connections, no overflow: a connection opened outside the pool, or a pool without its
-  bound, breaks this at once), and the last quarter's highest count at most the first
-  judged quarter's plus 1. A pool opens a connection when more workers than it has open
-  want one at the same moment: the soak's chains drift into step now and then and pass
-  through every service together, and a run was seen going 38 → 43 sessions in one sample
-  (+1 in each store) 30 s in, then flat for the remaining 4.5 minutes;
+- PostgreSQL sessions: per store, never more than its service's pool (``max_workers`` + 2
+  connections, no overflow: a pool without its bound, or connections opened outside it and
+  piling up, break this); in all, the last quarter's highest count at most the first judged
+  quarter's plus one per store. A pool opens a connection when more of its workers want one
+  at the same moment than it has open — the soak's chains drift into step now and then and
+  pass through every service together (a run went 38 → 43 sessions in one sample, +1 in
+  each store, then stayed flat), and one store's workers, relay, gauges and timers meet
+  now and then (a run went 6 → 8 in analytics alone near its end) — so one store's pool may
+  grow by more than one, within its bound;
 - errors: zero — every request of the soak is answered 2xx.
 """
 from __future__ import annotations
@@ -110,9 +112,9 @@ def test_soak_memory_and_connections_stay_flat_without_errors(platform):
         assert m["last_mib"] <= m["limit_mib"], (key, m)
     assert amqp[1] <= amqp[0] + 2, amqp
     assert len(stores) == len(SERVICES), pg_by_database
-    for name, (before, after, most) in pg_by_database.items():
+    for name, (_, _, most) in pg_by_database.items():
         assert most <= pool, (name, most, pool)
-        assert after <= before + 1, (name, before, after)
+    assert pg[1] <= pg[0] + len(stores), (pg, pg_by_database)
     lost = platform.lost()
     assert all(not ids for ids in lost.values()), lost
     assert_exactly_once(books)
