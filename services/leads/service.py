@@ -5,6 +5,7 @@ import logging
 import os
 from pathlib import Path
 
+import eventlet
 import sqlalchemy as sa
 from nameko.exceptions import serialize
 from nameko.timer import timer
@@ -207,10 +208,15 @@ class LeadsService(ServiceBase):
 
     @handles(*scoring.MODEL_PUBLISHED)
     def on_lead_model_published(self, event):
-        """A newer conversion model from analytics: keep it, then rescore the open leads."""
+        """A newer conversion model from analytics: keep it, then rescore the open leads —
+        twice: the other replicas may still score a create with the model they looked up
+        up to ``NEWEST_TTL_SECONDS`` ago, and a lead they write meanwhile would otherwise
+        wait for the ``rescore_leads`` timer (a minute)."""
         with self.db.unit() as uow:
             if uow.first_delivery(event, "leads.on_lead_model_published"):
                 scoring.store_model(uow.session, event.get("data") or {})
+        self._rescore()
+        eventlet.sleep(scoring.NEWEST_TTL_SECONDS + 1.0)
         self._rescore()
 
     @timer(interval=scoring.RESCORE_INTERVAL)
