@@ -133,29 +133,39 @@ def database_unavailable(exc: BaseException) -> bool:
 _INSERTS: dict[tuple, tuple[str, list]] = {}
 
 
-def insert_many(session, table: sa.Table, rows: list[dict]) -> None:
+def insert_many(session, table: sa.Table, rows: list[dict], on_conflict: str = "") -> None:
     """INSERT ``rows`` (dicts with the same keys: column names) into ``table`` in the
     session's transaction, as one statement.
 
     PostgreSQL: ``INSERT … SELECT * FROM unnest(<one array per column>)``, each value through
     its column type's own bind processing (what an executemany would send) and each array
     sent as one array literal (``_array_literal``): a fraction of the client and server CPU
-    of an executemany of wide rows. Elsewhere (SQLite): an executemany.
+    of an executemany of wide rows, and one statement whatever the number of rows (a
+    ``VALUES`` list of n rows is a statement of its own for each n, each compiled, cached and
+    kept). Elsewhere (SQLite): an executemany.
+
+    ``on_conflict``: an ``ON CONFLICT …`` clause ending the statement (``excluded.<column>``
+    is the row offered). PostgreSQL only: it applies to the whole statement, so the rows must
+    not name one key twice.
     """
     if not rows:
         return
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
+        if on_conflict:
+            raise ValueError("insert_many: on_conflict is for PostgreSQL only")
         session.execute(table.insert(), rows)
         return
     columns = tuple(rows[0])
-    key = (table, columns, dialect)
+    key = (table, columns, dialect, on_conflict)
     if key not in _INSERTS:
         quote = dialect.identifier_preparer.quote
         casts = ", ".join(f"CAST(%s AS {table.c[c].type.compile(dialect)}[])" for c in columns)
-        _INSERTS[key] = (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
-                         f"SELECT * FROM unnest({casts})",
-                         [table.c[c].type.bind_processor(dialect) for c in columns])
+        sql = (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+               f"SELECT * FROM unnest({casts})")
+        if on_conflict:
+            sql += " " + on_conflict.replace("%", "%%")   # exec_driver_sql: pyformat
+        _INSERTS[key] = (sql, [table.c[c].type.bind_processor(dialect) for c in columns])
     sql, processors = _INSERTS[key]
     arrays = []
     for column, process in zip(columns, processors, strict=True):

@@ -280,17 +280,17 @@ def _take(row, event: Event) -> bool:
 LEAD_FIELDS = ("name", "company", "source", "pool", "status", "owner_id", "campaign_id")
 
 
-LEAD_UPSERT_ROWS = 100      # lead rows per upsert statement at most
+LEAD_UPSERT_ROWS = 100      # lead rows per upsert statement at most (SQLite)
+LEAD_KEYS = ("lead_id", "created_at", "updated_at", "last_event_id", "converted_at")
 
 
 @functools.cache
-def _lead_upsert(fields: tuple[str, ...], rows: int) -> sa.TextClause:
-    """One statement for ``rows`` lead events (the bulk of the traffic): insert each state
-    row or, under its row lock, keep the earliest ``created_at``/``converted_at`` and take the
-    event's fields when it is the newest seen (last writer wins by ``(occurred_at, id)``,
-    as ``_take``). ``fields``: the ones the events carry (``_write_leads`` groups them)."""
+def _lead_conflict(fields: tuple[str, ...]) -> str:
+    """What a lead event does to an existing state row (the bulk of the traffic): under its
+    row lock, keep the earliest ``created_at``/``converted_at`` and take the event's fields
+    when it is the newest seen (last writer wins by ``(occurred_at, id)``, as ``_take``).
+    ``fields``: the ones the events carry (``_write_leads`` groups them)."""
     t = LeadState.__tablename__
-    columns = ("lead_id", "created_at", "updated_at", "last_event_id", "converted_at", *fields)
     newer = (f"(excluded.updated_at > {t}.updated_at OR (excluded.updated_at = "
              f"{t}.updated_at AND excluded.last_event_id > {t}.last_event_id))")
     sets = [f"created_at = CASE WHEN excluded.created_at < {t}.created_at "
@@ -300,9 +300,18 @@ def _lead_upsert(fields: tuple[str, ...], rows: int) -> sa.TextClause:
             f"THEN excluded.converted_at ELSE {t}.converted_at END"]
     sets += [f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {t}.{c} END"
              for c in (*fields, "last_event_id", "updated_at")]  # SET sees the old row
+    return "ON CONFLICT (lead_id) DO UPDATE SET " + ", ".join(sets)
+
+
+@functools.cache
+def _lead_upsert(fields: tuple[str, ...], rows: int) -> sa.TextClause:
+    """SQLite: one statement for ``rows`` lead events, a ``VALUES`` list (``_lead_conflict``
+    for the rows that exist)."""
+    t = LeadState.__tablename__
+    columns = (*LEAD_KEYS, *fields)
     values = ", ".join("(" + ", ".join(f":{c}_{n}" for c in columns) + ")" for n in range(rows))
     sql = (f"INSERT INTO {t} ({', '.join(columns)}) VALUES {values} "
-           "ON CONFLICT (lead_id) DO UPDATE SET " + ", ".join(sets))
+           + _lead_conflict(fields))
     table = LeadState.__table__
     return sa.text(sql).bindparams(*[sa.bindparam(f"{c}_{n}", type_=table.c[c].type)
                                      for n in range(rows) for c in columns])
@@ -314,14 +323,22 @@ def _write_leads(session: Session, upserts: list[tuple[tuple[str, ...], dict]]) 
     A lead's events keep their order (its n-th event of the batch goes in a round after
     its (n-1)-th: an event carrying fewer fields must not land before an older, fuller
     one); within a round, the rows carrying the same fields go together, in ``lead_id``
-    order (one lock order for concurrent batches), ``LEAD_UPSERT_ROWS`` per statement."""
+    order (one lock order for concurrent batches). PostgreSQL: one statement per round,
+    whatever its number of rows (``insert_many``: one array per column) — a ``VALUES`` list
+    is a statement of its own for every row count, and each of those, compiled and cached
+    with a bind parameter per value, held hundreds of KiB for as long as the process lived.
+    SQLite: ``LEAD_UPSERT_ROWS`` per ``VALUES`` statement."""
     seen: dict[str, int] = {}
     rounds: dict[tuple[int, tuple[str, ...]], list[dict]] = {}
     for fields, values in upserts:
         n = seen[values["lead_id"]] = seen.get(values["lead_id"], -1) + 1
         rounds.setdefault((n, fields), []).append(values)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for key in sorted(rounds):
         rows = sorted(rounds[key], key=lambda r: r["lead_id"])
+        if postgres:
+            insert_many(session, LeadState.__table__, rows, on_conflict=_lead_conflict(key[1]))
+            continue
         for start in range(0, len(rows), LEAD_UPSERT_ROWS):
             chunk = rows[start:start + LEAD_UPSERT_ROWS]
             session.execute(_lead_upsert(key[1], len(chunk)), {
