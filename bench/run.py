@@ -251,16 +251,23 @@ def write_report(*, command: str, seconds: float, limits: dict[str, float],
     ]))
 
 
-def measure_rates(cluster: Cluster, load: mixed.Load, fixture: mixed.Fixture,
-                  seconds: float, replicas: dict[str, int]) -> targets.Rates:
-    """The create-lead and 360° view rows of SPEC §7, each alone (``bench/targets.py``)."""
+def measure_create(cluster: Cluster, load: mixed.Load, seconds: float
+                   ) -> tuple[mixed.OpResult, tuple[float, float, int], dict[str, float]]:
+    """The create-lead row of SPEC §7 alone: the load's result, the lag of its events (the
+    backlog included) and the CPU seconds each process spent until they were applied."""
     lag_before = lag_buckets(cluster)
     before = cpu_snapshot(cluster)
     create = load.alone("create lead", seconds, connections=targets.CONNECTIONS)
     mixed.wait_for_quiet(cluster, quiet_for=1.0)     # the creates' events, all applied
     after = cpu_snapshot(cluster)
     create_cpu = {k: after[k] - before.get(k, 0.0) for k in after}
-    create_lag = lag_quantiles(lag_buckets(cluster), lag_before)   # the backlog included
+    return create, lag_quantiles(lag_buckets(cluster), lag_before), create_cpu
+
+
+def measure_rates(cluster: Cluster, load: mixed.Load, fixture: mixed.Fixture,
+                  seconds: float, replicas: dict[str, int]) -> targets.Rates:
+    """The create-lead and 360° view rows of SPEC §7, each alone (``bench/targets.py``)."""
+    create, create_lag, create_cpu = measure_create(cluster, load, seconds)
     label = targets.topology(replicas)
     print(f"target create lead ({label}): {create.rps:.0f}/s p99 {create.p99:.1f} ms, "
           f"{create.errors} errors; lag p99 ≤ {create_lag[1]:.0f} ms", flush=True)
