@@ -13,15 +13,8 @@ from crmkit.uow import Store
 from services.analytics import handlers, projections
 from services.analytics.models import Base, LeadState
 from tests.pg import create_database, drop_database
-from tests.unit.test_analytics_projections import (
-    PIPELINE,
-    T0,
-    Events,
-    deliver,
-    lead,
-    opp,
-    snapshot,
-)
+from tests.unit import test_analytics_projections as projection_tests
+from tests.unit.test_analytics_projections import T0, Events, deliver, snapshot
 
 MIGRATIONS = Path(handlers.__file__).parent / "migrations"
 
@@ -46,22 +39,11 @@ def stores(database_url, tmp_path):
 
 
 def lead_story() -> list[dict]:
-    """230 leads, a later event of some carrying fewer fields, one lead's three events, and
-    events of other types between them."""
-    e, t = Events(), T0
-    story = [e("pipeline.created", PIPELINE, t)]
-    for n in range(230):
-        story.append(e("lead.created", lead(f"L{n:03d}", owner=f"u{n % 3}"), t))
-        if n % 40 == 0:
-            story.append(e("opportunity.created", opp(f"o{n}", "A", "10", "初步接洽"), t))
-    for n in range(0, 230, 7):
-        story.append(e("lead.claimed", {"lead_id": f"L{n:03d}", "status": "claimed",
-                                        "owner_id": "B"}, t + timedelta(minutes=1)))
-    story.append(e("lead.updated", {**lead("L007", owner="B", name="李娜"), "status": "claimed"},
-                   t + timedelta(minutes=2)))
-    story.append(e("lead.converted", {"lead_id": "L014", "status": "converted"},
-                   t + timedelta(minutes=3)))
-    return story
+    """The unit tier's lead story, then one lead converted."""
+    e = Events()
+    return [*projection_tests.lead_story(e),
+            e("lead.converted", {"lead_id": "L014", "status": "converted"},
+              T0 + timedelta(minutes=3))]
 
 
 def test_lead_batches_of_any_size_write_what_one_event_at_a_time_writes(stores):

@@ -358,12 +358,10 @@ def test_a_batch_logs_each_event_as_one_at_a_time_would(store, tmp_path):
     batched.engine.dispose()
 
 
-def test_a_batch_of_lead_events_is_written_as_one_at_a_time_would(store, tmp_path):
-    """A batch's lead upserts go out in few statements (``projections._write_leads``):
-    more leads than one statement holds, a lead's later event carrying fewer fields than its
-    first (it must not land first and leave the name empty), a lead's three events in one
-    batch, and events of other types between them."""
-    e, t = Events(), T0
+def lead_story(e: Events) -> list[dict]:
+    """230 leads, more than one upsert statement holds, a later event of some carrying fewer
+    fields than their first, one lead's three events, and events of other types between."""
+    t = T0
     story = [e("pipeline.created", PIPELINE, t)]
     for n in range(230):
         story.append(e("lead.created", lead(f"L{n:03d}", owner=f"u{n % 3}"), t))
@@ -374,7 +372,15 @@ def test_a_batch_of_lead_events_is_written_as_one_at_a_time_would(store, tmp_pat
                                         "owner_id": "B"}, t + timedelta(minutes=1)))
     story.append(e("lead.updated", {**lead("L007", owner="B", name="李娜"), "status": "claimed"},
                    t + timedelta(minutes=2)))
-    batched = one_at_a_time_and_in_one_batch(store, tmp_path, story)
+    return story
+
+
+def test_a_batch_of_lead_events_is_written_as_one_at_a_time_would(store, tmp_path):
+    """A batch's lead upserts go out in few statements (``projections._write_leads``):
+    more leads than one statement holds, a lead's later event carrying fewer fields than its
+    first (it must not land first and leave the name empty), a lead's three events in one
+    batch, and events of other types between them."""
+    batched = one_at_a_time_and_in_one_batch(store, tmp_path, lead_story(Events()))
     assert snapshot(batched) == snapshot(store)
     with batched.engine.connect() as conn:
         rows = {r.lead_id: r for r in conn.execute(sa.select(LeadState.__table__))}
